@@ -1,0 +1,4 @@
+"""Monte Carlo samplers (``Sampler(init, step)``) and the chain driver ``run``."""
+
+from .base import Sampler as Sampler, SpinState as SpinState, SweepInfo as SweepInfo, random_spins as random_spins
+from .single_site import heatbath as heatbath, metropolis as metropolis

@@ -1,0 +1,1 @@
+"""Statistics of Monte Carlo series (placeholder: filled in by the statistics work)."""
