@@ -90,13 +90,29 @@ def chi_square(counts: np.ndarray, probs: np.ndarray, *, min_expected: float = 5
     return ChiSquareResult(stat, dof, chi_square_p_value(stat, dof))
 
 
-def final_configurations(key, sampler, model, beta, *, num_chains: int, num_sweeps: int):
-    """Final spins of ``num_chains`` independent chains of ``num_sweeps`` steps from random starts."""
+def final_configurations(key, sampler, model, beta, *, num_chains: int, num_sweeps: int, start: str = "random"):
+    """Final spins of ``num_chains`` independent chains of ``num_sweeps`` steps.
+
+    ``start="random"``: uniformly random initial spins (tests convergence to the Boltzmann law);
+    ``start="exact"``: initial spins drawn from the exact Boltzmann law (tests that the sampler
+    leaves it invariant, whatever its mixing time; a sampler that never moves also passes, so
+    pair it with a ``"random"`` test).
+    """
+    if start not in ("random", "exact"):
+        raise ValueError(f"start must be 'random' or 'exact', got {start!r}")
+    key, key_exact = jax.random.split(key)
+    if start == "exact":
+        log_p = jnp.log(probabilities(model, beta))
+        index = jax.random.categorical(key_exact, log_p, shape=(num_chains,))
+        bits = (index[:, None].astype(jnp.uint32) >> jnp.arange(model.num_spins, dtype=jnp.uint32)[None, :]) & 1
+        starts = (1 - 2 * bits.astype(jnp.int8)).reshape((num_chains, *model.spin_shape))
+    else:
+        starts = jax.vmap(lambda k: random_spins(k, model.spin_shape))(jax.random.split(key_exact, num_chains))
 
     @jax.jit
-    def one_chain(key, model, beta):
-        k0, krun = jax.random.split(key)
-        state = sampler.init(model, random_spins(k0, model.spin_shape))
+    def one_chain(key, x0, model, beta):
+        state = sampler.init(model, x0)
+        krun = key
 
         def body(state, k):
             return sampler.step(k, state, model, beta)[0], None
@@ -105,14 +121,22 @@ def final_configurations(key, sampler, model, beta, *, num_chains: int, num_swee
         return state.spins, state.status
 
     keys = jax.random.split(key, num_chains)
-    spins, status = jax.vmap(one_chain, in_axes=(0, None, None))(keys, model, beta)
+    spins, status = jax.vmap(one_chain, in_axes=(0, 0, None, None))(keys, starts, model, beta)
     if np.any(np.asarray(status) != 0):
         raise RuntimeError(f"sampler reported a non-zero status: {np.unique(np.asarray(status))}")
     return spins
 
 
 def sampler_chi_square(
-    key, sampler, model, beta, *, num_chains: int = 4096, num_sweeps: int = 50, by: str = "configuration"
+    key,
+    sampler,
+    model,
+    beta,
+    *,
+    num_chains: int = 4096,
+    num_sweeps: int = 50,
+    by: str = "configuration",
+    start: str = "random",
 ) -> ChiSquareResult:
     """Chi-square test of a sampler against exact enumeration of ``model`` at ``beta``.
 
@@ -125,11 +149,12 @@ def sampler_chi_square(
         num_sweeps: steps per chain; must exceed the mixing time.
         by: ``"configuration"`` (categories = configurations) or ``"energy_magnetization"``
             (categories = distinct (E, M) levels).
+        start: ``"random"`` or ``"exact"`` initial configurations (see :func:`final_configurations`).
 
     Returns:
         ``ChiSquareResult(statistic, dof, p_value)``.
     """
-    spins = final_configurations(key, sampler, model, beta, num_chains=num_chains, num_sweeps=num_sweeps)
+    spins = final_configurations(key, sampler, model, beta, num_chains=num_chains, num_sweeps=num_sweeps, start=start)
     n = model.num_spins
     probs = np.asarray(probabilities(model, beta), np.float64)
     flat = np.asarray(spins).reshape(num_chains, n)

@@ -1,4 +1,6 @@
 """Monte Carlo samplers (``Sampler(init, step)``) and the chain driver ``run``."""
 
 from .base import Sampler as Sampler, SpinState as SpinState, SweepInfo as SweepInfo, random_spins as random_spins
+from .run import RunResult as RunResult, combine as combine, derived as derived, run as run
 from .single_site import heatbath as heatbath, metropolis as metropolis
+from .cluster import wolff as wolff

@@ -1,0 +1,5 @@
+"""Shared test settings: CPU only, deterministic keys."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
