@@ -40,6 +40,8 @@ class RunResult(NamedTuple):
         tau_int: name -> integrated autocorrelation time in measurements (``thin`` sweeps),
             Sokal convention ``1/2 + sum_t rho(t)`` (1/2 for uncorrelated data).
         bins: name -> bin means, shape ``(num_bins,)``: the input of jackknife error bars.
+        converged: name -> whether the binning error plateaued (False: the run is too short
+            compared with that observable's autocorrelation time; its error bar is a lower bound).
         info: the sampler's Info averaged over the measured sweeps (e.g. ``acceptance_rate``).
         status: int32 bitmask (:class:`jaxphys.status.Status`): sampler trouble, and
             ``UNRELIABLE_ERROR`` if an error bar did not plateau (run longer).
@@ -51,6 +53,7 @@ class RunResult(NamedTuple):
     stderr: dict[str, Array]
     tau_int: dict[str, Array]
     bins: dict[str, Array]
+    converged: dict[str, Array]
     info: Any
     status: Array
     state: Any
@@ -179,7 +182,7 @@ def _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, obs
         one_bin, state, jax.random.split(key_measure, num_bins)
     )
 
-    mean, stderr, tau, bins = {}, {}, {}, {}
+    mean, stderr, tau, bins, converged = {}, {}, {}, {}, {}
     status = state.status
     for name in observables:
         centred = bin_centred[name]
@@ -189,13 +192,14 @@ def _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, obs
         stderr[name] = analysis.stderr
         tau[name] = analysis.tau_int
         bins[name] = centred + shift[name]
+        converged[name] = jnp.all(analysis.converged)
         status = st.flag(status, st.Status.UNRELIABLE_ERROR, ~jnp.all(analysis.converged))
         status = st.flag(status, st.Status.NAN, ~jnp.all(jnp.isfinite(mean[name])))
     info = jax.tree.map(lambda x: jnp.mean(x, axis=0), bin_info)
     full_trace = None
     if trace:
         full_trace = {name: series[name].reshape((num_bins * bin_size, *series[name].shape[2:])) for name in observables}
-    return RunResult(mean, stderr, tau, bins, info, status, state, full_trace)
+    return RunResult(mean, stderr, tau, bins, converged, info, status, state, full_trace)
 
 
 def combine(result: RunResult, axis: int = 0) -> RunResult:
@@ -203,7 +207,7 @@ def combine(result: RunResult, axis: int = 0) -> RunResult:
 
     Means are averaged, ``stderr = sqrt(sum_c stderr_c^2) / C`` (independent chains), bins are
     concatenated (so :func:`derived` uses all of them), ``tau_int`` and ``info`` are averaged,
-    status bits are OR-ed. The final ``state`` and ``trace`` keep the chain axis.
+    ``converged`` is AND-ed and status bits are OR-ed. The final ``state`` and ``trace`` keep the chain axis.
     """
     num = jax.tree.leaves(result.mean)[0].shape[axis]
     mean = {k: jnp.mean(v, axis=axis) for k, v in result.mean.items()}
@@ -213,9 +217,10 @@ def combine(result: RunResult, axis: int = 0) -> RunResult:
     for k, v in result.bins.items():
         moved = jnp.moveaxis(v, axis, -2)  # (..., chains, num_bins)
         bins[k] = moved.reshape((*moved.shape[:-2], moved.shape[-2] * moved.shape[-1]))
+    converged = {k: jnp.all(v, axis=axis) for k, v in result.converged.items()}
     info = jax.tree.map(lambda x: jnp.mean(x, axis=axis), result.info)
     status = jax.lax.reduce(result.status, np.int32(0), jax.lax.bitwise_or, (axis % result.status.ndim,))
-    return RunResult(mean, stderr, tau, bins, info, status, result.state, result.trace)
+    return RunResult(mean, stderr, tau, bins, converged, info, status, result.state, result.trace)
 
 
 def derived(result: RunResult, fn: Callable[[dict[str, Array]], Any]):
