@@ -113,3 +113,11 @@ def test_bad_input_gives_clear_errors():
         PairwiseIsing(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="NaN"):
         PairwiseIsing(np.full((2, 2), np.nan))
+
+
+def test_construction_and_checks_work_under_jit_with_closed_over_constants():
+    """Value checks use numpy on concrete values, so closing over constants inside jit works."""
+    spins = jnp.ones((4, 4), jnp.int8)
+    J = np.triu(np.ones((3, 3)), 1)
+    energy = jax.jit(lambda: Ising((4, 4), J=0.5).energy(spins) + PairwiseIsing(J + J.T).energy(jnp.ones(3, jnp.int8)))()
+    assert float(energy) == pytest.approx(-16.0 - 3.0)

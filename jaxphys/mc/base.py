@@ -19,6 +19,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 from .. import status as st
@@ -54,9 +55,10 @@ def check_beta(beta) -> Float[Array, ""]:
         raise TypeError(f"beta must be real, got dtype {b.dtype}")
     b = b.astype(float_dtype())
     if is_concrete(b):
-        if not bool(jnp.all(jnp.isfinite(b))):
+        bn = np.asarray(b)  # numpy: under jit, jnp on a closed-over constant gives a tracer
+        if not np.all(np.isfinite(bn)):
             raise ValueError(f"beta must be finite, got {beta!r}; beta = 1/T with T > 0")
-        if bool(jnp.any(b < 0)):
+        if np.any(bn < 0):
             raise ValueError(f"beta must be >= 0 (beta = 1/T), got {beta!r}")
     return b
 

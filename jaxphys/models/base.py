@@ -50,7 +50,7 @@ def as_parameter(value, name: str, shape: tuple[int, ...] | None = None) -> Floa
             np.broadcast_shapes(arr.shape, shape)
         except ValueError:
             raise ValueError(f"{name} has shape {arr.shape}, which does not broadcast to {shape}") from None
-    if is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
+    if is_concrete(arr) and not np.all(np.isfinite(np.asarray(arr))):
         raise ValueError(f"{name} contains NaN or infinity; pass finite values")
     return arr
 
@@ -99,5 +99,6 @@ def check_spins(spins, shape: tuple[int, ...]) -> None:
         raise TypeError(
             f"spins must be an int8 array of +-1 values, got dtype {dtype}; convert with spins.astype(jnp.int8)"
         )
-    if is_concrete(spins) and not bool(jnp.all(jnp.abs(spins) == 1)):
+    # numpy, not jnp: under jit a closed-over concrete array would turn into a tracer.
+    if is_concrete(spins) and not np.all(np.abs(np.asarray(spins)) == 1):
         raise ValueError("spins must take the values +1 and -1 only (got other values, e.g. 0)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..typing import Spins
@@ -38,9 +39,10 @@ class PairwiseIsing(SpinModel):
             raise ValueError(f"J must be a square (N, N) matrix, got shape {J.shape}")
         n = J.shape[0]
         if is_concrete(J):
-            if not bool(jnp.allclose(J, J.T, rtol=1e-5, atol=1e-6)):
+            Jn = np.asarray(J)
+            if not np.allclose(Jn, Jn.T, rtol=1e-5, atol=1e-6):
                 raise ValueError("J must be symmetric; symmetrize it with (J + J.T) / 2")
-            if bool(jnp.any(jnp.diagonal(J) != 0)):
+            if np.any(np.diagonal(Jn) != 0):
                 raise ValueError("J must have a zero diagonal (self-couplings only add a constant); use J - diag(diag(J))")
         self.J = J
         self.h = jnp.broadcast_to(as_parameter(h, "h", (n,)), (n,))
