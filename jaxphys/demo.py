@@ -60,7 +60,7 @@ def simulate(sizes, temperatures, *, num_chains, num_sweeps, burn_in, seed=0, pr
             runs = jax.vmap(lambda k: mc.run(k, sampler, model, beta, num_sweeps, burn_in=burn_in, num_bins=32))(keys)
             pooled = mc.combine(runs)
             chi = lambda m: beta * n * (m["m2"] - m["abs_magnetization"] ** 2)
-            (u, u_err), (x, x_err) = mc.derived(pooled, lambda m: (binder(m), chi(m)))
+            (u, x), (u_err, x_err) = mc.derived(pooled, lambda m: (binder(m), chi(m)))
             return u, u_err, x, x_err, pooled.mean["energy"], pooled.stderr["energy"], pooled.status
 
         keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), size), len(temperatures))
