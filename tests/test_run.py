@@ -137,3 +137,11 @@ def test_vmap_over_disorder_replicas_against_enumeration():
         ref = exact.averages(model, 0.8)
         for name in ("energy", "magnetization"):
             assert_within(runs.mean[name][r], runs.stderr[name][r], float(ref[name]), name=f"replica {r} {name}")
+
+
+def test_progress_bar_does_not_change_results(capsys):
+    model = Ising((3, 3))
+    quiet = mc.run(jax.random.key(10), mc.metropolis(), model, 0.4, 256)
+    shown = mc.run(jax.random.key(10), mc.metropolis(), model, 0.4, 256, progress=True)
+    np.testing.assert_array_equal(quiet.bins["energy"], shown.bins["energy"])
+    assert "mc.run bins" in capsys.readouterr().err

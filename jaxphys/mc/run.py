@@ -60,6 +60,15 @@ class RunResult(NamedTuple):
     trace: dict[str, Array] | None = None
 
 
+_progress_bar = None  # the tqdm bar of the run in progress (host side), see run(progress=True)
+
+
+def _advance_progress(bin_index) -> None:
+    if _progress_bar is not None:
+        _progress_bar.n = int(bin_index) + 1
+        _progress_bar.refresh()
+
+
 def _check_run_arguments(sampler, num_sweeps, burn_in, thin, num_bins, observables):
     if not isinstance(sampler, Sampler):
         raise TypeError(f"sampler must be a jaxphys.mc.Sampler (e.g. jaxphys.mc.metropolis()), got {type(sampler).__name__}")
@@ -91,6 +100,7 @@ def run(
     num_bins: int = 64,
     trace: bool = False,
     throw: bool = False,
+    progress: bool = False,
 ) -> RunResult:
     """Run one Markov chain and return observable averages with autocorrelation-aware error bars.
 
@@ -109,6 +119,9 @@ def run(
             measurements than bins use one bin per measurement).
         trace: also return every measurement (memory ``O(num_sweeps / thin)``).
         throw: raise (also under ``jit``) if the sampler reported NaN or an invalid beta.
+        progress: show a progress bar (tqdm) advancing bin by bin, via a host callback; under
+            ``vmap`` it advances once per bin for the whole batch. Inside an outer ``jit`` the bar
+            closes at trace time and nothing is shown (the results are unaffected).
 
     Returns:
         :class:`RunResult`.
@@ -122,14 +135,26 @@ def run(
     beta = check_beta(beta)
     if x0 is not None:
         model.check_spins(x0)
-    result = _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, dict(observables), trace)
+    global _progress_bar
+    if progress:
+        from tqdm.auto import tqdm
+
+        _progress_bar = tqdm(total=min(num_bins, num_sweeps // thin), desc="mc.run bins", unit="bin")
+    try:
+        result = _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, dict(observables), trace, progress)
+        if progress:
+            jax.block_until_ready(result.mean)
+    finally:
+        if progress and _progress_bar is not None:
+            _progress_bar.close()
+            _progress_bar = None
     if throw:
         result = result._replace(mean=st.check(result.mean, result.status))
     return result
 
 
 @eqx.filter_jit
-def _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, observables, trace):
+def _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, observables, trace, progress):
     num_measurements = num_sweeps // thin
     num_bins = min(num_bins, num_measurements)
     bin_size = num_measurements // num_bins
@@ -170,8 +195,11 @@ def _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, obs
     _, info_shape = jax.eval_shape(sweep, state, key_measure)
     info0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), info_shape)
 
-    def one_bin(state, k):
+    def one_bin(state, k_and_index):
+        k, index = k_and_index
         (state, _), (values, infos) = jax.lax.scan(measured_step, (state, info0), jax.random.split(k, bin_size))
+        if progress:
+            jax.debug.callback(_advance_progress, index, ordered=False)
         centred = jax.tree.map(lambda v, s: v - s, values, shift)
         sums = jax.tree.map(lambda c: jnp.mean(c, axis=0), centred)
         squares = jax.tree.map(lambda c: jnp.mean(c**2, axis=0), centred)
@@ -179,7 +207,7 @@ def _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, obs
         return state, (sums, squares, info_mean, values if trace else None)
 
     state, (bin_centred, bin_squares, bin_info, series) = jax.lax.scan(
-        one_bin, state, jax.random.split(key_measure, num_bins)
+        one_bin, state, (jax.random.split(key_measure, num_bins), jnp.arange(num_bins))
     )
 
     mean, stderr, tau, bins, converged = {}, {}, {}, {}, {}
