@@ -102,8 +102,10 @@ def final_configurations(key, sampler, model, beta, *, num_chains: int, num_swee
         raise ValueError(f"start must be 'random' or 'exact', got {start!r}")
     key, key_exact = jax.random.split(key)
     if start == "exact":
-        log_p = jnp.log(probabilities(model, beta))
-        index = jax.random.categorical(key_exact, log_p, shape=(num_chains,))
+        # Inverse-CDF sampling: O(2^N + chains log 2^N), where categorical would cost O(chains 2^N).
+        cdf = jnp.cumsum(probabilities(model, beta))
+        u = jax.random.uniform(key_exact, (num_chains,), cdf.dtype) * cdf[-1]
+        index = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.shape[0] - 1)
         bits = (index[:, None].astype(jnp.uint32) >> jnp.arange(model.num_spins, dtype=jnp.uint32)[None, :]) & 1
         starts = (1 - 2 * bits.astype(jnp.int8)).reshape((num_chains, *model.spin_shape))
     else:

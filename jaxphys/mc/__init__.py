@@ -4,3 +4,5 @@ from .base import Sampler as Sampler, SpinState as SpinState, SweepInfo as Sweep
 from .run import RunResult as RunResult, combine as combine, derived as derived, run as run
 from .single_site import heatbath as heatbath, metropolis as metropolis
 from .cluster import wolff as wolff
+from .checkerboard import CheckerboardState as CheckerboardState, checkerboard as checkerboard
+from . import random as random
