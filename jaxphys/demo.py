@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -137,7 +136,7 @@ def main(argv=None) -> int:
         "curves": {str(k): {name: np.asarray(v).tolist() for name, v in c.items()} for k, c in curves.items()},
     }
     (out / "results.json").write_text(json.dumps(record, indent=1))
-    print(f"Binder crossings: " + ", ".join(f"L={a}/{b}: {c:.4f}" for (a, b), c in zip(zip(sizes, sizes[1:]), crossings)))
+    print("Binder crossings: " + ", ".join(f"L={a}/{b}: {c:.4f}" for (a, b), c in zip(zip(sizes, sizes[1:]), crossings)))
     print(f"T_c estimate {estimate:.4f}  vs  Onsager {t_c:.4f}  (relative error {record['relative_error'] or float('nan'):.2%})")
     print(f"{flips:.3g} spin flips in {elapsed:.1f} s ({record['flips_per_ns']:.3f} flips/ns, compile included)")
     print(f"wrote {out / 'phase_transition.png'} and {out / 'results.json'}")

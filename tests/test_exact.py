@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from jaxphys import exact
-from jaxphys.exact import closed_forms as cf
 from jaxphys.models import Ising, PairwiseIsing
 
 BETA_C = math.asinh(1.0) / 2.0  # sinh(2 beta_c) = 1

@@ -3,7 +3,6 @@
 A notebook that breaks fails the suite; the notebooks also assert their own exact checks.
 """
 
-import os
 import pathlib
 
 import pytest

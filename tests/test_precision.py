@@ -11,7 +11,6 @@ The seeds are fixed, so the outcome is deterministic.
 """
 
 import jax
-import numpy as np
 import pytest
 
 from jaxphys import mc, observables, status

@@ -31,27 +31,12 @@ import numpy as np
 from jax.scipy.special import xlogy
 from jaxtyping import Array, Float
 
-from ..models.base import as_parameter, float_dtype, is_concrete
+from ..models.base import as_parameter, is_concrete
+from ..mc.base import check_beta as _beta
 from ..typing import Scalar
 
 # ---------------------------------------------------------------------------------------------
-# shared argument checks
-
-
-def _beta(beta) -> Array:
-    """``beta`` as a float array; concrete negative/NaN/inf values raise ``ValueError``."""
-    if isinstance(beta, bool):
-        raise TypeError("beta must be a number, got a bool")
-    b = jnp.asarray(beta)
-    if not (jnp.issubdtype(b.dtype, jnp.floating) or jnp.issubdtype(b.dtype, jnp.integer)):
-        raise TypeError(f"beta must be real (float or int), got dtype {b.dtype}")
-    b = b.astype(float_dtype())
-    if is_concrete(b):
-        if not bool(jnp.all(jnp.isfinite(b))):
-            raise ValueError(f"beta must be finite, got {beta!r}; beta = 1/T with T > 0")
-        if bool(jnp.any(b < 0)):
-            raise ValueError(f"beta must be >= 0 (beta = 1/T), got {beta!r}")
-    return b
+# shared argument checks (beta: the same check as the samplers)
 
 
 def _nan_unless_valid(value: Array, beta: Array) -> Array:

@@ -8,7 +8,6 @@ weighted graph. Local field ``f = J s + h``.
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
