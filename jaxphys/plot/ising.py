@@ -25,10 +25,7 @@ def phase_transition_figure(
     Returns:
         the ``matplotlib.figure.Figure``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless machines fall back to Agg by themselves
 
     t = np.asarray(temperatures)
     fig, (ax_u, ax_chi) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
