@@ -6,3 +6,12 @@ from .single_site import heatbath as heatbath, metropolis as metropolis
 from .cluster import wolff as wolff
 from .checkerboard import CheckerboardState as CheckerboardState, checkerboard as checkerboard
 from . import random as random
+from .tempering import (
+    TemperingInfo as TemperingInfo,
+    TemperingState as TemperingState,
+    TemperingStatistics as TemperingStatistics,
+    adapt_ladder as adapt_ladder,
+    tempering as tempering,
+    tempering_statistics as tempering_statistics,
+)
+from .block_gibbs import BlockGibbsState as BlockGibbsState, block_gibbs as block_gibbs

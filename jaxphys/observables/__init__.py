@@ -11,3 +11,4 @@ from .thermodynamic import (
     specific_heat as specific_heat,
     susceptibility as susceptibility,
 )
+from . import overlaps as overlaps

@@ -1,0 +1,5 @@
+"""Learning: datasets (archetypes) and the learning rules that build couplings from them."""
+
+from .archetypes import archetype_dataset as archetype_dataset
+from .archetypes import supervised_hebbian as supervised_hebbian
+from .archetypes import unsupervised_hebbian as unsupervised_hebbian
