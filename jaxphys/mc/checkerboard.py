@@ -14,7 +14,11 @@ not convergence: Metropolis accepts every zero-cost flip, and a whole colour mov
 at ``beta = 0`` it flips every spin each sweep (a periodic chain), and at ``h = 0`` on a chain
 or a 2 x L strip it is not ergodic (the exact one-sweep matrix of an 8-site ring has eigenvalue
 1 five times and -1 twice: domain walls travel deterministically). Use heat bath, a field, or
-wider lattices there (the 4 x 4 square and 2 x 2 x 4 cube converge; see the tests).
+wider lattices there (the 4 x 4 square and 2 x 2 x 4 cube converge; see the tests). Also at
+``h = 0`` on any lattice, a configuration in which every local field vanishes (36 of the 2^16
+states of the 4 x 4 torus, a random start hits one with probability 5.5e-4; vanishingly rare on
+larger lattices) is a closed 2-cycle: each half-sweep flips a whole colour. The Boltzmann law
+gives no weight to entering it, so only such a start is affected; heat bath has no such cycle.
 
 Compact layout. In a row ``(x_1, ..., x_{d-1})`` of parity ``p = (x_1 + ... + x_{d-1}) mod 2``
 colour 0 sits at ``x_d = 2k + p`` and colour 1 at ``x_d = 2k + 1 - p``, ``k = 0 .. L_d/2 - 1``.

@@ -212,7 +212,9 @@ def tempering(sampler: Sampler, num_replicas=None, *, swap_every: int = 1) -> Sa
     Returns:
         ``Sampler(init, step)``:
 
-        - ``init(model, spins) -> TemperingState``: ``spins`` int8 ``(R, *model.spin_shape)``,
+        - ``init(model, spins) -> TemperingState``: ``spins`` int8 ``(R, *model.spin_shape)``
+          (or one configuration of ``model.spin_shape``, copied to every slot, when ``R`` is
+          known from ``num_replicas`` or the closed ladder: this is how ``mc.run`` starts it),
           one start per temperature slot (walker ``w`` starts at slot ``w``).
         - ``step(key, state, model, betas) -> (TemperingState, TemperingInfo)``: ``betas`` float
           ``(R,)`` monotone, >= 0. ``state.spins`` is ordered by temperature. Works under
@@ -258,6 +260,10 @@ def _closed_ladder(inner: Sampler, betas: Array) -> Sampler:
 def _tempering(sampler: Sampler, num_replicas: int | None, swap_every: int) -> Sampler:
     def init(model, spins) -> TemperingState:
         shape = tuple(getattr(spins, "shape", ()))
+        if shape == tuple(model.spin_shape) and num_replicas is not None:
+            # One configuration (what mc.run passes as x0): every temperature starts from it.
+            spins = jnp.broadcast_to(spins, (num_replicas, *shape))
+            shape = tuple(spins.shape)
         if len(shape) != 1 + len(model.spin_shape) or shape[1:] != tuple(model.spin_shape):
             raise ValueError(
                 f"spins must be a stack (R, *{tuple(model.spin_shape)}) of one configuration per temperature, got shape {shape}"
