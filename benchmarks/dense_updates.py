@@ -34,6 +34,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import pin_to_one_core  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results" / "dense_updates.json"
 
 
@@ -52,19 +55,6 @@ def parse_args(argv=None):
     if args.quick:
         args.visible, args.hidden, args.replicas, args.steps, args.repeats = 64, 64, 16, 4, 2
     return args
-
-
-def pin_to_one_core(cpu: int) -> None:
-    """Pin to ``cpu`` and make XLA and BLAS single-threaded; must run before numpy/jax are imported."""
-    if cpu < 0:
-        return
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
 
 
 def best_time(fn, repeats: int):

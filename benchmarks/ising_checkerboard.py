@@ -37,6 +37,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import pin_to_one_core  # noqa: E402
+
 T_CRITICAL = 2.0 / math.log(1.0 + math.sqrt(2.0))  # Onsager, 2.2692
 RESULTS = Path(__file__).resolve().parent / "results" / "ising_checkerboard.json"
 
@@ -57,19 +60,6 @@ def parse_args(argv=None):
     if args.L % 8:
         parser.error("--L must be a multiple of 8")
     return args
-
-
-def pin_to_one_core(cpu: int) -> None:
-    """Pin this process to ``cpu`` and make XLA and numba single-threaded (before they are imported)."""
-    if cpu < 0:
-        return
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 # --------------------------------------------------------------------------------------------
