@@ -25,7 +25,6 @@ network recovers the concepts it never saw (O(N^2) memory: fine for N <= a few t
 
 from __future__ import annotations
 
-import operator
 
 import jax
 import jax.numpy as jnp
@@ -33,18 +32,9 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from ..models.base import float_dtype, is_concrete
+from .._validate import as_count as _positive_int
 from ..models.hopfield import Hopfield, _as_patterns
 from ..typing import PRNGKey
-
-
-def _positive_int(value, name: str) -> int:
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 def _quality(quality, *, allow_zero: bool = True) -> Float[Array, ""]:

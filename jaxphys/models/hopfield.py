@@ -23,7 +23,6 @@ Below the capacity ``alpha_c ~ 0.138`` AGS predict retrieval with ``m ~ 0.99``.
 
 from __future__ import annotations
 
-import operator
 from typing import NamedTuple
 
 import equinox as eqx
@@ -32,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+from .._validate import as_count
 from ..typing import PRNGKey, Spins
 from .base import SpinModel, float_dtype, is_concrete
 from .pairwise import PairwiseIsing
@@ -257,12 +257,7 @@ def zero_temperature_dynamics(
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    try:
-        max_sweeps = operator.index(max_sweeps)
-    except TypeError:
-        raise TypeError(f"max_sweeps must be an int, got {max_sweeps!r}") from None
-    if max_sweeps < 1:
-        raise ValueError(f"max_sweeps must be >= 1, got {max_sweeps}")
+    max_sweeps = as_count(max_sweeps, "max_sweeps")
     model.check_spins(spins)
     exact = isinstance(model, Hopfield) and model.J is None
     shape = spins.shape

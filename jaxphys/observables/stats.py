@@ -29,13 +29,14 @@ Contents and the papers they follow:
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
+
+from .._validate import as_count as _as_count
 
 from ..models.base import float_dtype, is_concrete
 
@@ -123,19 +124,6 @@ def _as_series(x: Any, name: str, min_length: int) -> Array:
         # Sums of many float16/bfloat16 samples lose all precision; accumulate in float32.
         arr = arr.astype(jnp.float32)
     return arr
-
-
-def _as_count(value: Any, name: str, minimum: int) -> int:
-    """A static Python int >= minimum (sizes must be known at trace time)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got the bool {value!r}")
-    try:
-        count = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a Python int (a static size), got {type(value).__name__}") from None
-    if count < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {count}")
-    return count
 
 
 def _along_time(values: Array, ndim: int) -> Array:
