@@ -1,27 +1,32 @@
-"""Block Gibbs sampling of a dense RBM (Nv + Nh = 1024 units, 256 replicas): spin updates per ns.
+"""Dense-coupling spin updates over many replicas (N = 1024, 256 replicas): spin updates per ns.
 
-Model: ``RBM.random(Nv, Nh, scale=1, bias_scale=0.1)`` with +-1 hidden units at ``beta = 1``; one
-step redraws every hidden unit given the visible ones and then every visible unit, so a step
-of R replicas is R (Nv + Nh) spin updates and two (R, Nv) x (Nv, Nh) matrix products.
+Three models, each against references run in the same process:
 
-Rows (all from the same random start, ``--steps`` steps per timed run):
+1. ``rbm``: block Gibbs sampling of ``RBM.random(Nv, Nh, scale=1, bias_scale=0.1)`` with +-1
+   hidden units at ``beta = 1``; one step redraws every hidden unit given the visible ones, then
+   every visible unit (R (Nv + Nh) updates, two (R, Nv) x (Nv, Nh) matrix products).
+   Reference: numpy, the R replicas as float32 matrices, ``V @ W`` and ``H @ W.T`` (BLAS sgemm).
+2. ``sk``: sequential single-site Metropolis sweeps of ``SK(N)`` at ``--sk-beta`` (default 1.5,
+   T = 2/3 < T_c, after ``--burn-in`` sweeps from a random start). jaxphys rows:
+   ``mc.dense("metropolis", B)`` (block fields as matrix products, see ``jaxphys/mc/dense.py``)
+   and the generic ``mc.metropolis("sequential")``, both vmapped over replicas.
+   References: numpy (loop over sites, vectorised over replicas: ``f = S @ J[i]``), and numba
+   with cached local fields (a flip updates the N fields of its replica, a rejection costs O(1):
+   the usual tuned CPU algorithm, whose cost falls with the acceptance rate).
+3. ``hopfield``: the same for ``Hopfield(patterns)`` with P = alpha N patterns (alpha = 0.05,
+   beta = 4, started on pattern 0); ``mc.dense`` uses the low-rank form (overlaps ``xi s``
+   carried through the sweep, O(N P) per sweep); the references use the (N, N) Hebbian matrix.
 
-- numpy reference: the R replicas as float32 (R, Nv) and (R, Nh) matrices, ``V @ W`` and
-  ``H @ W.T`` (BLAS sgemm), float32 uniforms from ``numpy.random.Generator``,
-  ``u < 1 / (1 + exp(-2 beta x))``.
-- jaxphys ``mc.block_gibbs`` vmapped over the R replicas (XLA turns the per-replica
-  matrix-vector products into matrix products), the steps in one ``jax.jit`` with ``lax.scan``,
-  threefry keys split per replica.
-- jaxphys ``mc.block_gibbs`` on one replica (matrix-vector products), for contrast.
+Every row reports the best of ``--repeats`` timings as spin updates per ns (process CPU time and
+wall time) and the ratio to the numpy row of its model, plus a physical check of the final
+states (mean energy per spin; samplers of the same law agree within noise). By default the
+process is pinned to one core and XLA/BLAS/numba are single-threaded (``--cpu 0``); ``--cpu -1``
+leaves affinity and threading alone (use it on a GPU, where the rows also report GFLOP/s against
+the matmul roofline: one update of a spin with fan-in N costs 2N flops).
 
-Each row reports the best of ``--repeats`` timings as spin updates per ns (process CPU time and
-wall time) and the ratio to the numpy reference, plus the mean joint energy per unit of the
-final states (both samplers draw from the same law, so these agree within noise after enough
-steps). By default the process is pinned to one core and XLA/BLAS are single-threaded
-(``--cpu 0``, as in ``ising_checkerboard.py``); ``--cpu -1`` leaves affinity and threading alone.
-
-    python benchmarks/dense_updates.py            # Nv = Nh = 512, R = 256; JSON to benchmarks/results/
-    python benchmarks/dense_updates.py --quick    # Nv = Nh = 64, R = 16, seconds, for CI
+    python benchmarks/dense_updates.py            # all three models; JSON to benchmarks/results/
+    python benchmarks/dense_updates.py --model sk
+    python benchmarks/dense_updates.py --quick    # N = 128, R = 16, seconds, for CI
 """
 
 from __future__ import annotations
@@ -38,22 +43,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import pin_to_one_core  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dense_updates.json"
+MODELS = ("rbm", "sk", "hopfield")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--visible", type=int, default=512, help="visible units Nv")
-    parser.add_argument("--hidden", type=int, default=512, help="hidden units Nh")
+    parser.add_argument("--model", choices=MODELS + ("all",), default="all")
+    parser.add_argument("--spins", type=int, default=1024, help="N (for the RBM: Nv = Nh = N/2)")
     parser.add_argument("--replicas", type=int, default=256, help="replicas R updated together")
-    parser.add_argument("--steps", type=int, default=20, help="block Gibbs steps per timed run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (the best is kept)")
-    parser.add_argument("--beta", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=8, help="sweeps (block Gibbs steps) per timed run")
+    parser.add_argument("--burn-in", type=int, default=20, help="sweeps before timing (single-site models)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per row (the best is kept)")
+    parser.add_argument("--block-sizes", type=int, nargs="+", default=[32, 128], help="mc.dense block sizes")
+    parser.add_argument("--sk-beta", type=float, default=1.5)
+    parser.add_argument("--hopfield-beta", type=float, default=4.0)
+    parser.add_argument("--hopfield-load", type=float, default=0.05)
+    parser.add_argument("--no-numba", action="store_true", help="skip the numba reference")
     parser.add_argument("--cpu", type=int, default=0, help="core to pin to; -1 to leave affinity alone")
-    parser.add_argument("--quick", action="store_true", help="Nv = Nh = 64, R = 16, 4 steps, 2 repeats")
+    parser.add_argument("--quick", action="store_true", help="N = 128, R = 16, 2 steps, 1 repeat")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file for the results")
     args = parser.parse_args(argv)
     if args.quick:
-        args.visible, args.hidden, args.replicas, args.steps, args.repeats = 64, 64, 16, 4, 2
+        args.spins, args.replicas, args.steps, args.burn_in, args.repeats = 128, 16, 2, 2, 1
     return args
 
 
@@ -69,9 +80,60 @@ def best_time(fn, repeats: int):
     return cpu_best, wall_best, out
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    pin_to_one_core(args.cpu)
+class Table:
+    """Rows of one model: timing, updates/ns, a physical check, ratio to the first (numpy) row."""
+
+    def __init__(self, model: str, updates_per_run: int, fan_in: int, repeats: int, check):
+        self.model, self.updates, self.fan_in, self.repeats, self.check = model, updates_per_run, fan_in, repeats, check
+        self.rows: list[dict] = []
+
+    def record(self, name: str, fn, updates: int | None = None) -> None:
+        fn()  # warm-up: compilation, caches
+        cpu, wall, out = best_time(fn, self.repeats)
+        updates = self.updates if updates is None else updates
+        row = {
+            "name": name,
+            "seconds_cpu": cpu,
+            "seconds_wall": wall,
+            "updates_per_ns": updates / cpu / 1e9,
+            "updates_per_ns_wall": updates / wall / 1e9,
+            "gflops_wall": 2 * self.fan_in * updates / wall / 1e9,
+            **self.check(out),
+        }
+        self.rows.append(row)
+        extra = "  ".join(f"{k} = {v:+.4f}" for k, v in self.check(out).items())
+        print(
+            f"{self.model:8s} {name:44s} {row['updates_per_ns']:8.4f} updates/ns (cpu) "
+            f"{row['updates_per_ns_wall']:8.4f} (wall) {row['gflops_wall']:7.1f} GFLOP/s  {extra}",
+            flush=True,
+        )
+
+    def finish(self) -> list[dict]:
+        reference = self.rows[0]["updates_per_ns_wall"]
+        for row in self.rows:
+            row["ratio_to_numpy"] = row["updates_per_ns_wall"] / reference
+            print(f"{self.model:8s} {row['name']:44s} x{row['ratio_to_numpy']:.2f} numpy (wall)")
+        return self.rows
+
+
+def vmapped_sweeps(sampler, num_steps: int):
+    """jit(key, spins (R, N), model, beta) -> final spins after ``num_steps`` vmapped sweeps."""
+    import jax
+
+    @jax.jit
+    def go(key, spins, model, beta):
+        states = jax.vmap(sampler.init, in_axes=(None, 0))(model, spins)
+
+        def body(states, k):
+            keys = jax.random.split(k, spins.shape[0])
+            return jax.vmap(sampler.step, in_axes=(0, 0, None, None))(keys, states, model, beta)[0], None
+
+        return jax.lax.scan(body, states, jax.random.split(key, num_steps))[0].spins
+
+    return go
+
+
+def bench_rbm(args) -> list[dict]:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -79,19 +141,19 @@ def main(argv=None) -> dict:
     from jaxphys import mc
     from jaxphys.models import RBM
 
-    nv, nh, replicas, steps, beta = args.visible, args.hidden, args.replicas, args.steps, args.beta
+    nv = nh = args.spins // 2
+    replicas, steps, beta = args.replicas, args.steps, 1.0
     model = RBM.random(nv, nh, key=jax.random.key(0), scale=1.0, bias_scale=0.1)
     W = np.asarray(model.weights, np.float32)
     a = np.asarray(model.visible_bias, np.float32)
     b = np.asarray(model.hidden_bias, np.float32)
     start = np.asarray(jax.vmap(lambda k: mc.random_spins(k, (nv + nh,)))(jax.random.split(jax.random.key(1), replicas)))
 
-    def joint_energy_per_unit(v, h):
-        v, h = v.astype(np.float64), h.astype(np.float64)
+    def check(spins):
+        v, h = (np.asarray(spins, np.float64)[:, :nv], np.asarray(spins, np.float64)[:, nv:])
         e = -np.einsum("ri,ij,rj->r", v, W.astype(np.float64), h) - v @ a - h @ b
-        return float(np.mean(e) / (nv + nh))
+        return {"energy_per_unit": float(np.mean(e) / (nv + nh))}
 
-    # ---------------------------------------------------------------- numpy reference
     rng = np.random.default_rng(2)
 
     def numpy_block_gibbs():
@@ -102,80 +164,127 @@ def main(argv=None) -> dict:
             h = np.where(rng.random(x.shape, np.float32) < 1 / (1 + np.exp(-2 * beta * x)), 1.0, -1.0).astype(np.float32)
             y = h @ W.T + a
             v = np.where(rng.random(y.shape, np.float32) < 1 / (1 + np.exp(-2 * beta * y)), 1.0, -1.0).astype(np.float32)
-        return v, h
+        return np.concatenate([v, h], axis=1)
 
-    # ---------------------------------------------------------------- jaxphys
-    sampler = mc.block_gibbs()
+    # each unit has fan-in Nh or Nv = N/2
+    table = Table("rbm", replicas * (nv + nh) * steps, nv, args.repeats, check)
+    table.record("numpy reference (sgemm)", numpy_block_gibbs)
+    go = vmapped_sweeps(mc.block_gibbs(), steps)
+    spins, beta_arr = jnp.asarray(start), jnp.asarray(beta)
+    table.record("jaxphys block_gibbs, vmapped", lambda: jax.block_until_ready(go(jax.random.key(3), spins, model, beta_arr)))
+    table.record(
+        "jaxphys block_gibbs, one replica",
+        lambda: jax.block_until_ready(go(jax.random.key(4), spins[:1], model, beta_arr)),
+        updates=(nv + nh) * steps,
+    )
+    return table.finish()
 
-    @jax.jit
-    def jax_block_gibbs(key, spins, model, beta):
-        states = jax.vmap(sampler.init, in_axes=(None, 0))(model, spins)
 
-        def body(states, k):
-            keys = jax.random.split(k, spins.shape[0])
-            return jax.vmap(sampler.step, in_axes=(0, 0, None, None))(keys, states, model, beta)[0], None
+def numba_local_field_sweeps():
+    """Sequential Metropolis with cached local fields, per replica (numba; None if not installed)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    import numpy as np
 
-        return jax.lax.scan(body, states, jax.random.split(key, steps))[0]
+    @numba.njit(fastmath=True)
+    def sweeps(J, s, f, uniforms, beta):  # s, f: (R, N) float32, uniforms: (steps, R, N)
+        steps, R, N = uniforms.shape
+        for t in range(steps):
+            for r in range(R):
+                for i in range(N):
+                    de = 2.0 * s[r, i] * f[r, i]
+                    if uniforms[t, r, i] < np.exp(-beta * de):
+                        s[r, i] = -s[r, i]
+                        d = 2.0 * s[r, i]
+                        for j in range(N):
+                            f[r, j] += d * J[i, j]
+        return s
 
-    rows = []
+    return sweeps
 
-    def record(name, count, fn, final):
-        fn()  # warm-up: compilation, caches
-        cpu, wall, out = best_time(fn, args.repeats)
-        v, h = final(out)
-        updates = count * (nv + nh) * steps
-        row = {
-            "name": name,
-            "replicas": count,
-            "seconds_cpu": cpu,
-            "seconds_wall": wall,
-            "updates_per_ns": updates / cpu / 1e9,
-            "updates_per_ns_wall": updates / wall / 1e9,
-            "final_energy_per_unit": joint_energy_per_unit(v, h),
-        }
-        rows.append(row)
-        print(
-            f"{name:38s} {row['updates_per_ns']:8.4f} updates/ns (cpu)  {row['updates_per_ns_wall']:8.4f} (wall)  "
-            f"e = {row['final_energy_per_unit']:+.4f}",
-            flush=True,
-        )
 
-    record("numpy reference (sgemm)", replicas, numpy_block_gibbs, lambda out: out)
-    spins = jnp.asarray(start)
-    beta_arr = jnp.asarray(beta)
+def bench_single_site(args, which: str) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
 
-    def run_batch():
-        state = jax_block_gibbs(jax.random.key(3), spins, model, beta_arr)
-        return jax.block_until_ready(state)
+    from jaxphys import mc
+    from jaxphys.models import SK, Hopfield
 
-    def split_state(state):
-        s = np.asarray(state.spins)
-        return s[:, :nv], s[:, nv:]
+    n, replicas, steps = args.spins, args.replicas, args.steps
+    key = jax.random.key(0)
+    if which == "sk":
+        model, beta = SK(n, key=key), args.sk_beta
+        J = np.asarray(model.J, np.float32)
+        start = jax.vmap(lambda k: mc.random_spins(k, (n,)))(jax.random.split(jax.random.key(1), replicas))
+    else:
+        p = max(1, round(args.hopfield_load * n))
+        model, beta = Hopfield(jax.random.rademacher(key, (p, n), jnp.int8)), args.hopfield_beta
+        J = np.asarray(model.couplings(), np.float32)
+        start = jnp.broadcast_to(model.patterns[0], (replicas, n))
+    beta_arr = jnp.asarray(beta, jnp.float32)
+    # equilibrate once (so acceptance rates are those of the stationary state), then time from there
+    start = vmapped_sweeps(mc.dense("metropolis", 64), args.burn_in)(jax.random.key(5), start, model, beta_arr)
+    start_np = np.asarray(start, np.float32)
 
-    record("jaxphys block_gibbs, vmapped", replicas, run_batch, split_state)
+    def check(spins):
+        s = np.asarray(spins, np.float64)
+        e = -0.5 * np.einsum("ri,ij,rj->r", s, J.astype(np.float64), s) / n
+        out = {"energy_per_spin": float(np.mean(e))}
+        if which == "hopfield":
+            out["overlap_pattern_0"] = float(np.mean(s @ np.asarray(model.patterns[0], np.float64)) / n)
+        return out
 
-    one = spins[:1]
+    rng = np.random.default_rng(2)
 
-    def run_single():
-        return jax.block_until_ready(jax_block_gibbs(jax.random.key(4), one, model, beta_arr))
+    def numpy_sweeps():
+        s = start_np.copy()
+        for _ in range(steps):
+            u = rng.random((n, replicas), np.float32)
+            for i in range(n):
+                f = s @ J[i]
+                s[:, i] = np.where(u[i] < np.exp(-beta * 2 * s[:, i] * f), -s[:, i], s[:, i])
+        return s
 
-    record("jaxphys block_gibbs, one replica", 1, run_single, split_state)
+    table = Table(which, replicas * n * steps, n, args.repeats, check)
+    table.record("numpy reference (site loop, S @ J[i])", numpy_sweeps)
+    sweeps = None if args.no_numba else numba_local_field_sweeps()
+    if sweeps is not None:
+        uniforms = rng.random((steps, replicas, n)).astype(np.float32)
+        fields = start_np @ J
+        table.record("numba, cached local fields", lambda: sweeps(J, start_np.copy(), fields.copy(), uniforms, np.float32(beta)))
+    for b in args.block_sizes:
+        go = vmapped_sweeps(mc.dense("metropolis", b), steps)
+        table.record(f"jaxphys mc.dense(block_size={b}), vmapped", lambda: jax.block_until_ready(go(jax.random.key(3), start, model, beta_arr)))
+    go = vmapped_sweeps(mc.metropolis("sequential"), steps)
+    table.record("jaxphys mc.metropolis('sequential'), vmapped", lambda: jax.block_until_ready(go(jax.random.key(4), start, model, beta_arr)))
+    return table.finish()
 
-    reference = rows[0]["updates_per_ns"]
-    for row in rows:
-        row["ratio_to_numpy"] = row["updates_per_ns"] / reference
-    for row in rows:
-        print(f"{row['name']:38s} x{row['ratio_to_numpy']:.2f} numpy")
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    pin_to_one_core(args.cpu)
+    import jax
+    import numpy as np
+
+    models = MODELS if args.model == "all" else (args.model,)
+    results = {}
+    for which in models:
+        results[which] = bench_rbm(args) if which == "rbm" else bench_single_site(args, which)
 
     result = {
         "benchmark": "dense_updates",
-        "num_visible": nv,
-        "num_hidden": nh,
-        "replicas": replicas,
-        "steps": steps,
+        "num_spins": args.spins,
+        "replicas": args.replicas,
+        "steps": args.steps,
         "repeats": args.repeats,
-        "beta": beta,
-        "timing": "best of repeats; updates_per_ns from process CPU time, updates_per_ns_wall from wall time",
+        "sk_beta": args.sk_beta,
+        "hopfield_beta": args.hopfield_beta,
+        "hopfield_load": args.hopfield_load,
+        "timing": "best of repeats; updates_per_ns from process CPU time, updates_per_ns_wall from wall time; "
+        "gflops_wall = 2 x fan-in x updates / wall time; ratio_to_numpy on wall time",
         "one_core": {
             "cpu": args.cpu,
             "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -190,7 +299,7 @@ def main(argv=None) -> dict:
             "device": str(jax.devices()[0]),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         },
-        "rows": rows,
+        "models": results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

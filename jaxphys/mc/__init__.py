@@ -15,3 +15,4 @@ from .tempering import (
     tempering_statistics as tempering_statistics,
 )
 from .block_gibbs import BlockGibbsState as BlockGibbsState, block_gibbs as block_gibbs
+from .dense import dense as dense
