@@ -21,8 +21,10 @@ Every row reports the best of ``--repeats`` timings as spin updates per ns (proc
 wall time) and the ratio to the numpy row of its model, plus a physical check of the final
 states (mean energy per spin; samplers of the same law agree within noise). By default the
 process is pinned to one core and XLA/BLAS/numba are single-threaded (``--cpu 0``); ``--cpu -1``
-leaves affinity and threading alone (use it on a GPU, where the rows also report GFLOP/s against
-the matmul roofline: one update of a spin with fan-in N costs 2N flops).
+leaves affinity and threading alone (use it on a GPU). Each model ends with a "matmul roofline"
+row: a plain XLA float32 matrix product of the model's shape (R, N) x (N, N), timed in the same
+process and counted as the updates it would pay for (one update with fan-in N costs 2N flops);
+the GFLOP/s column puts every row on that scale.
 
     python benchmarks/dense_updates.py            # all three models; JSON to benchmarks/results/
     python benchmarks/dense_updates.py --model sk
@@ -133,6 +135,23 @@ def vmapped_sweeps(sampler, num_steps: int):
     return go
 
 
+def matmul_roofline(table: Table, replicas: int, fan_in: int, width: int, repeats: int) -> None:
+    """Add the row "matmul roofline": a plain float32 (R, fan_in) x (fan_in, width) product in XLA,
+    counted as ``replicas * width`` updates of fan-in ``fan_in`` (2 fan_in flops each): the speed the
+    spin updates would reach if all their time were spent in matrix products at this shape."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(7), (replicas, fan_in), jnp.float32)
+    b = jax.random.normal(jax.random.key(8), (fan_in, width), jnp.float32)
+    reps = max(1, table.updates // (replicas * width))
+    matmul = jax.jit(lambda a, b: jax.lax.fori_loop(0, reps, lambda i, c: c + (a + c[:, :1]) @ b, jnp.zeros((replicas, width), jnp.float32)))
+    check = table.check
+    table.check = lambda out: {}
+    table.record(f"matmul roofline (XLA float32 ({replicas},{fan_in})x({fan_in},{width}))", lambda: jax.block_until_ready(matmul(a, b)), updates=reps * replicas * width)
+    table.check = check
+
+
 def bench_rbm(args) -> list[dict]:
     import jax
     import jax.numpy as jnp
@@ -177,6 +196,7 @@ def bench_rbm(args) -> list[dict]:
         lambda: jax.block_until_ready(go(jax.random.key(4), spins[:1], model, beta_arr)),
         updates=(nv + nh) * steps,
     )
+    matmul_roofline(table, replicas, nv, nh, args.repeats)
     return table.finish()
 
 
@@ -260,6 +280,7 @@ def bench_single_site(args, which: str) -> list[dict]:
         table.record(f"jaxphys mc.dense(block_size={b}), vmapped", lambda: jax.block_until_ready(go(jax.random.key(3), start, model, beta_arr)))
     go = vmapped_sweeps(mc.metropolis("sequential"), steps)
     table.record("jaxphys mc.metropolis('sequential'), vmapped", lambda: jax.block_until_ready(go(jax.random.key(4), start, model, beta_arr)))
+    matmul_roofline(table, replicas, n, n, args.repeats)
     return table.finish()
 
 

@@ -341,3 +341,43 @@ def test_bad_input():
         supervised_hebbian(eta[0], 0.5)
     with pytest.raises(ValueError, match=r"\+1 and -1"):
         supervised_hebbian(eta * 0, 0.5)
+
+
+def test_dreaming_interpolates_from_hebbian_to_pseudo_inverse():
+    patterns = jax.random.rademacher(jax.random.key(30), (20, 100), jnp.int8)
+    hebb = Hopfield(patterns).couplings()
+    np.testing.assert_allclose(Hopfield.dreaming(patterns, 0.0).J, hebb, atol=1e-6)
+    pinv = Hopfield.pseudo_inverse(patterns).J
+    np.testing.assert_allclose(Hopfield.dreaming(patterns, 1e6).J, pinv, atol=1e-4)
+    # the pseudo-inverse rule is the projector on the span of the patterns, minus its diagonal
+    xi = np.asarray(patterns, np.float64)
+    projector = xi.T @ np.linalg.solve(xi @ xi.T, xi)
+    np.testing.assert_allclose(np.asarray(pinv, np.float64), projector - np.diag(np.diag(projector)), atol=1e-5)
+    assert Hopfield.dreaming(patterns, 3.0).J.shape == (100, 100)
+
+
+def test_pseudo_inverse_retrieves_above_the_hebbian_capacity():
+    """alpha = 0.3 > 0.138: Hebbian retrieval collapses, the projector rule keeps every pattern a
+    stable fixed point (f_i = (1 - P_ii) xi_i with P_ii ~ alpha < 1) and retrieves it from 10 % noise."""
+    n, p = 1000, 300
+    key_xi, key_noise, key_dyn = jax.random.split(jax.random.key(31), 3)
+    patterns = jax.random.rademacher(key_xi, (p, n), jnp.int8)
+    noise = jnp.where(jax.random.uniform(key_noise, (n,)) < 0.1, -1, 1).astype(jnp.int8)
+    start = patterns[0] * noise
+    overlaps = {}
+    for name, model in (("hebbian", Hopfield(patterns)), ("pseudo-inverse", Hopfield.pseudo_inverse(patterns))):
+        result = zero_temperature_dynamics(key_dyn, model, start, max_sweeps=50)
+        overlaps[name] = float(jnp.mean(result.spins * patterns[0]))
+    assert overlaps["pseudo-inverse"] == 1.0, overlaps
+    assert overlaps["hebbian"] < 0.6, overlaps
+    pinv = Hopfield.pseudo_inverse(patterns)
+    stable = jax.vmap(lambda s: jnp.all(pinv.local_field(s) * s > 0))(patterns[:20])
+    assert bool(jnp.all(stable))
+
+
+def test_dreaming_bad_input():
+    patterns = jnp.ones((2, 4), jnp.int8)
+    with pytest.raises(ValueError, match="dreaming time"):
+        Hopfield.dreaming(patterns, -1.0)
+    with pytest.raises(ValueError, match="linearly independent"):
+        Hopfield.pseudo_inverse(patterns)

@@ -128,6 +128,51 @@ class Hopfield(SpinModel):
         model = eqx.tree_at(lambda m: m.patterns, model, patterns)
         return eqx.tree_at(lambda m: m.J, model, J, is_leaf=lambda x: x is None)
 
+    @classmethod
+    def dreaming(cls, patterns, time=1.0) -> Hopfield:
+        """The "dreaming" network of Fachechi, Agliari & Barra (Neural Networks 112, 2019, 24).
+
+        ``J = (1/N) xi^T (1 + t) (I + t C)^{-1} xi`` with the pattern correlation matrix
+        ``C = xi xi^T / N`` (P, P) and dreaming time ``t >= 0``; the diagonal is set to zero.
+        ``t = 0`` is the Hebbian rule; ``t -> inf`` the pseudo-inverse (projector) rule of
+        Kanter & Sompolinsky (PRA 35, 1987, 380), ``J = (1/N) xi^T C^{-1} xi``, whose patterns
+        stay fixed points up to ``alpha = P/N -> 1`` (Hebbian: 0.138). Dreaming removes the
+        spurious mixtures and raises the capacity towards 1 as ``t`` grows.
+
+        Args:
+            patterns: (P, N) +-1 array with ``P < N`` linearly independent rows (for large ``t``).
+            time: dreaming time ``t >= 0`` (a float; ``float("inf")`` gives the pseudo-inverse).
+
+        Returns:
+            ``Hopfield`` with dense couplings (N, N) and ``patterns`` kept for the Mattis overlaps.
+
+        Raises:
+            ValueError: negative or NaN ``time``; singular ``C`` for ``t = inf``.
+        """
+        xi = _as_patterns(patterns).astype(float_dtype())
+        t = float(time)
+        if not t >= 0:
+            raise ValueError(f"the dreaming time must be >= 0 (0: Hebbian, inf: pseudo-inverse), got {time!r}")
+        p, n = xi.shape
+        C = xi @ xi.T / n
+        if np.isinf(t):
+            kernel = jnp.linalg.inv(C)
+            if not np.all(np.isfinite(np.asarray(kernel))) or np.linalg.matrix_rank(np.asarray(C)) < p:
+                raise ValueError("the pattern correlation matrix is singular: patterns must be linearly independent (P < N)")
+        else:
+            kernel = (1.0 + t) * jnp.linalg.inv(jnp.eye(p, dtype=C.dtype) + t * C)
+        J = xi.T @ kernel @ xi / n
+        J = 0.5 * (J + J.T) * (1.0 - jnp.eye(n, dtype=J.dtype))
+        return cls.from_couplings(J, patterns)
+
+    @classmethod
+    def pseudo_inverse(cls, patterns) -> Hopfield:
+        """Pseudo-inverse (projector) couplings ``J = (1/N) xi^T C^{-1} xi``, ``C = xi xi^T / N``.
+
+        Kanter & Sompolinsky, PRA 35 (1987) 380; ``Hopfield.dreaming(patterns, inf)``.
+        """
+        return cls.dreaming(patterns, float("inf"))
+
     @property
     def spin_shape(self) -> tuple[int, ...]:
         return (self.patterns.shape[1],)
