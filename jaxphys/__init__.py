@@ -5,5 +5,6 @@ Energies (``models``), exact references (``exact``), Monte Carlo samplers and th
 """
 
 from . import exact as exact, mc as mc, models as models, observables as observables, status as status
+from . import sweep as sweep
 
 __version__ = "0.1.0"

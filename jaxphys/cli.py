@@ -1,4 +1,5 @@
-"""Command line: ``jaxphys demo`` (the 2D Ising phase transition), ``jaxphys version``."""
+"""Command line: ``jaxphys demo`` (the 2D Ising phase transition), ``jaxphys sweep CONFIG.toml``
+(batch phase-diagram sweeps), ``jaxphys version``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ USAGE = """usage: jaxphys COMMAND [options]
 commands:
   demo      2D Ising phase transition: Binder cumulant and susceptibility vs T, T_c estimate
             (jaxphys demo --help for options)
+  sweep     run a phase-diagram sweep described by a TOML file, with checkpoints
+            (jaxphys sweep examples/sweep_ising.toml; jaxphys sweep --help)
   version   print the versions of jaxphys and jax
 """
 
@@ -23,6 +26,10 @@ def main(argv=None) -> int:
         from .demo import main as demo_main
 
         return demo_main(rest)
+    if command == "sweep":
+        from .sweep.config import main as sweep_main
+
+        return sweep_main(rest)
     if command == "version":
         import jax
 
