@@ -12,3 +12,4 @@ from .thermodynamic import (
     susceptibility as susceptibility,
 )
 from . import overlaps as overlaps
+from . import response as response
