@@ -34,15 +34,13 @@ the GFLOP/s column puts every row on that scale.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import pin_to_one_core  # noqa: E402
+from _timing import machine_info, pin_to_one_core, write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dense_updates.json"
 MODELS = ("rbm", "sk", "hopfield")
@@ -287,8 +285,6 @@ def bench_single_site(args, which: str) -> list[dict]:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     pin_to_one_core(args.cpu)
-    import jax
-    import numpy as np
 
     models = MODELS if args.model == "all" else (args.model,)
     results = {}
@@ -311,20 +307,10 @@ def main(argv=None) -> dict:
             "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         },
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "platform": platform.platform(),
-            "python": sys.version.split()[0],
-            "jax": jax.__version__,
-            "numpy": np.__version__,
-            "device": str(jax.devices()[0]),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        },
+        "machine": machine_info(),
         "models": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_json(args.output, result)
     return result
 
 

@@ -25,11 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import machine_info, write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_throughput.json"
 
@@ -149,18 +151,9 @@ def main(argv=None) -> dict:
         "sweeps": args.sweeps,
         "rows": rows,
         "weak_scaling": scaling,
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "jax": jax.__version__,
-            "device": str(jax.devices()[0]),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        },
+        "machine": machine_info(),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_json(args.output, result)
     return result
 
 
