@@ -4,7 +4,7 @@ Energies (``models``), exact references (``exact``), Monte Carlo samplers and th
 (``mc``), observables and their statistics (``observables``).
 """
 
-from . import exact as exact, mc as mc, models as models, observables as observables, status as status
+from . import exact as exact, mc as mc, models as models, observables as observables, status as status, theory as theory
 from . import sweep as sweep
 
 __version__ = "0.1.0"
