@@ -11,3 +11,4 @@ from . import perceptron as perceptron
 from . import teacher_student as teacher_student
 from . import hopfield as hopfield
 from . import signal_propagation as signal_propagation, dmft as dmft
+from . import archetype as archetype
