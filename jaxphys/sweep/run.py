@@ -40,6 +40,7 @@ from .results import SweepResult, from_flat, leaf_paths
 
 _ITEM_AXIS = "items"  # the mesh axis the chunk's items are sharded over
 _MAX_ITEMS = 2**31 - 1  # global indices are int32 inside the jitted chunk function
+_ALIGN = 16  # per-device batches are padded to a multiple of this (see run)
 
 _TRACE_ERRORS = (
     jax.errors.ConcretizationTypeError,
@@ -211,11 +212,23 @@ def run(
     chunk_fn, compiled = _compiled_chunk(fn, sharded, replicated)
     compiled_before = _cache_size(compiled)
 
+    # Each device computes its share of a chunk as a batch padded to a multiple of _ALIGN items:
+    # XLA's CPU kernels vectorise over the batch, and an unaligned batch rounds its tail elements
+    # differently (1-ulp differences in sin/exp seen with jax 0.12), which would make results
+    # depend on the chunk size and device count. The padding is dropped after the call.
+    per_device = chunk_size // num_devices
+    padded = -(-per_device // _ALIGN) * _ALIGN
+
     def chunk_inputs(chunk: int):
-        indices = np.arange(chunk * chunk_size, (chunk + 1) * chunk_size, dtype=np.int64)
+        indices = np.arange(chunk * chunk_size, (chunk + 1) * chunk_size, dtype=np.int64).reshape(num_devices, per_device)
+        indices = np.concatenate([indices, np.repeat(indices[:, -1:], padded - per_device, axis=1)], axis=1).reshape(-1)
         indices = np.minimum(indices, num_items - 1).astype(np.int32)  # padding repeats the last item
         points = {n: v[indices // replicas] for n, v in point_values.items()}
         return indices, points
+
+    def unpad(leaf) -> np.ndarray:
+        leaf = np.asarray(leaf)
+        return leaf.reshape(num_devices, padded, *leaf.shape[1:])[:, :per_device].reshape(chunk_size, *leaf.shape[1:])
 
     indices0, points0 = chunk_inputs(0)
     try:
@@ -224,7 +237,7 @@ def run(
         raise _trace_error(error) from error
     names, entries = leaf_paths(out_shape)
     out_leaves, treedef = jax.tree_util.tree_flatten(out_shape)
-    templates = [(tuple(s.shape), np.dtype(s.dtype)) for s in out_leaves]
+    templates = [((chunk_size, *s.shape[1:]), np.dtype(s.dtype)) for s in out_leaves]
     outputs = [[n, list(shape[1:]), dtype.str] for n, (shape, dtype) in zip(names, templates)]
 
     store = None
@@ -264,7 +277,7 @@ def run(
                     out = compiled(device_key, jax.device_put(indices, sharded), jax.device_put(points, sharded))
                 except _TRACE_ERRORS as error:
                     raise _trace_error(error) from error
-                leaves = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(out)]  # blocks: one chunk on device
+                leaves = [unpad(leaf) for leaf in jax.tree_util.tree_leaves(out)]  # blocks: one chunk on device
                 del out
                 if store is not None:
                     store.save(chunk, leaves)
