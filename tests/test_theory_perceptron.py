@@ -128,8 +128,10 @@ def test_vmap_jit_and_traced_invalid_status():
     plain = perceptron.solve(alphas).value.q
     jitted = jax.jit(lambda a: perceptron.solve(a).value.q)(alphas)
     mapped = jax.vmap(lambda a: perceptron.solve(a).value.q)(alphas)
-    np.testing.assert_allclose(jitted, plain, rtol=1e-12)
-    np.testing.assert_allclose(mapped, plain, rtol=1e-12)
+    # equal to the solver tolerance (1e-10): differently compiled programs may stop the root
+    # iteration one step apart (seen under pytest-xdist, where test order and caches differ)
+    np.testing.assert_allclose(jitted, plain, rtol=1e-9)
+    np.testing.assert_allclose(mapped, plain, rtol=1e-9)
     status = jax.jit(lambda a: perceptron.solve(a).status)(jnp.array([-1.0, 1.0]))
     assert int(status[0]) & Status.INVALID_PARAMETER and int(status[1]) == 0
 

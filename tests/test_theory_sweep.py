@@ -40,8 +40,8 @@ def test_sk_grid_equals_vmap():
     direct = jax.vmap(jax.vmap(lambda t, f: sk.solve(t, f).value, in_axes=(None, 0)), in_axes=(0, None))(
         jnp.asarray(T), jnp.asarray(h)
     )
-    np.testing.assert_allclose(result.mean["m"], direct["m"], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(result.mean["q"], direct["q"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result.mean["m"], direct["m"], rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(result.mean["q"], direct["q"], rtol=1e-9, atol=1e-11)
     # physics sanity: paramagnet above T = 1 at h = 0, ferromagnetic branch absent (J0 = 0)
     assert abs(result.mean["m"][2, 0]) < 1e-8 and abs(result.mean["q"][2, 0]) < 1e-8
     assert result.mean["q"][0, 0] > 0.1
@@ -58,7 +58,7 @@ def test_hopfield_grid_equals_vmap():
     result = sweep.run(fn, {"alpha": alpha, "T": T}, key=jax.random.key(1), chunk_size=2, progress=False)
     assert _status_ok(result)
     direct = hopfield.solve(jnp.asarray(alpha)[:, None], jnp.asarray(T)[None, :]).value.m
-    np.testing.assert_allclose(result.mean["m"], direct, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(result.mean["m"], direct, rtol=1e-9, atol=1e-11)
     assert result.mean["m"][0, 0] > 0.99  # low load, T = 0: near-perfect retrieval
 
 
@@ -85,5 +85,5 @@ def test_grad_of_swept_spherical_capacity_against_closed_form():
     phi = jnp.exp(-0.5 * k**2) / math.sqrt(2 * math.pi)
     alpha = perceptron.gardner_capacity(k)
     expected = -(alpha**2) * 2 * (k * H(-k) + phi)
-    np.testing.assert_allclose(result.mean["dalpha"], expected, rtol=1e-10)
+    np.testing.assert_allclose(result.mean["dalpha"], expected, rtol=1e-8)
     assert float(result.mean["dalpha"][1]) == pytest.approx(-4 * 2 * (1 / math.sqrt(2 * math.pi)), rel=1e-10)
