@@ -96,6 +96,8 @@ def _check_activation(activation: Activation) -> Callable[[Array], Array]:
 
 
 def _check_gain(g: ArrayLike) -> Array:
+    if jnp.ndim(g) != 0:
+        raise ValueError(f"g must be a scalar, got shape {jnp.shape(g)}; for a grid use jax.vmap(rate_network_variance)(gs)")
     concrete = concrete_value(g)
     if concrete is not None and (np.any(np.isnan(concrete)) or np.any(concrete < 0)):
         raise ValueError(f"g is a gain: it must be >= 0 and not NaN, got {concrete}")
