@@ -42,7 +42,7 @@ def invalid_temperature(T: Array) -> Array:
 
 
 def broadcast_vmap(fn: Callable[..., Any], *args: Array) -> Any:
-    """Apply the scalar function ``fn`` elementwise over the broadcast of ``args`` (by ``jax.vmap``).
+    """Apply the scalar function ``fn`` elementwise over the broadcast of ``args`` (by ``jax.lax.map``).
 
     Every output leaf gets the broadcast shape as its leading shape.
     """
@@ -50,7 +50,10 @@ def broadcast_vmap(fn: Callable[..., Any], *args: Array) -> Any:
     shape = args[0].shape
     if not shape:
         return fn(*args)
-    out = jax.vmap(fn)(*(a.reshape(-1) for a in args))
+    # lax.map, not vmap: each point's solver loop stops when that point has converged (a vmapped
+    # while_loop runs every point until the slowest, near-critical one is done); the work of one
+    # point is already vectorised over the quadrature nodes.
+    out = jax.lax.map(lambda a: fn(*a), tuple(a.reshape(-1) for a in args))
     return jax.tree_util.tree_map(lambda leaf: leaf.reshape(shape + leaf.shape[1:]), out)
 
 
