@@ -41,7 +41,7 @@ def invalid_temperature(T: Array) -> Array:
     return ~((T > 0) & jnp.isfinite(T))
 
 
-def broadcast_vmap(fn: Callable[..., Any], *args: Array) -> Any:
+def broadcast_map(fn: Callable[..., Any], *args: Array) -> Any:
     """Apply the scalar function ``fn`` elementwise over the broadcast of ``args`` (by ``jax.lax.map``).
 
     Every output leaf gets the broadcast shape as its leading shape.
@@ -69,7 +69,7 @@ class _Bound(NamedTuple):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _jitted_broadcast(bound: _Bound, args: tuple, extra: tuple) -> Any:
-    return broadcast_vmap(lambda *a: bound(*a, *extra), *args)
+    return broadcast_map(lambda *a: bound(*a, *extra), *args)
 
 
 def jit_broadcast(fn: Callable[..., Any], args: tuple, extra: tuple = (), static: tuple = ()) -> Any:

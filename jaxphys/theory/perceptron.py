@@ -49,6 +49,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from ..models.base import is_concrete
+from ._params import broadcast_map
 from ..status import Solution, Status, flag
 from .fixed_point import bracket_root
 from .quadrature import H, gaussian_expectation, log_H
@@ -94,14 +95,9 @@ def _broadcast(*args) -> list[Array]:
 
 
 def _vectorized(fn, *args):
-    """``fn`` of scalars mapped over equally shaped arrays (``jax.vmap`` over the flattened grid).
-
-    ``fn`` may return any pytree of scalars; its leaves come back with the arguments' shape.
-    """
-    shape = jnp.shape(args[0])
-    flat = [jnp.reshape(a, (-1,)) for a in args]
-    out = jax.vmap(fn)(*flat)
-    return jax.tree_util.tree_map(lambda leaf: jnp.reshape(leaf, shape + jnp.shape(leaf)[1:]), out)
+    """``fn`` of scalars mapped over equally shaped arrays (the shared point-by-point grid map
+    :func:`jaxphys.theory._params.broadcast_map`); leaves come back with the arguments' shape."""
+    return broadcast_map(fn, *args)
 
 
 def _phi_over_H(u: Array) -> Array:
