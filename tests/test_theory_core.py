@@ -196,9 +196,14 @@ def test_solve_critical_slowing_down_rescued_by_newton():
 
 
 def test_solve_statuses():
-    diverging = fixed_point.solve(lambda x, p: 2.0 * x + p, 0.0, 1.0, max_steps=20, newton_steps=0)
+    diverging = fixed_point.solve(lambda x, p: 2.0 * x + p, 0.0, 1.0, max_steps=20, newton_steps=0, anderson=0)
     assert int(diverging.status) == Status.NOT_CONVERGED
     assert int(diverging.num_steps) == 20
+    # Anderson solves the linear map exactly (x = -1), finds that point repels the damped
+    # iteration, and redoes the plain iteration: same answer and status as anderson=0
+    accelerated = fixed_point.solve(lambda x, p: 2.0 * x + p, 0.0, 1.0, max_steps=20, newton_steps=0)
+    assert int(accelerated.status) == Status.NOT_CONVERGED
+    assert float(accelerated.value) == float(diverging.value)
     nan = fixed_point.solve(lambda x, p: x * p, 1.0, jnp.nan)
     assert int(nan.status) & Status.NAN
     # a bad replica does not spoil the others under vmap
@@ -330,3 +335,42 @@ def test_gauss_hermite_is_stable_for_many_nodes():
         z, w = quadrature.gauss_hermite(n)
         assert np.all(np.isfinite(z)) and np.all(w >= 0)
         np.testing.assert_allclose([w.sum(), w @ z**2, w @ z**4, w @ z**6], [1, 1, 3, 15], rtol=1e-11)
+
+
+def _sk_rs(x, p):
+    """SK replica-symmetric map (m, q) with a 64-node Gauss-Hermite rule (q = 0 is a repelling
+    fixed point below T = 1 at h = 0; convergence is critical near T = 1 and the AT line)."""
+    z, w = np.polynomial.hermite_e.hermegauss(64)
+    T, h = p
+    t = jnp.tanh((h + jnp.sqrt(jnp.maximum(x["q"], 0.0)) * z) / T)
+    w = w / w.sum()
+    return {"m": jnp.sum(w * t), "q": jnp.sum(w * t * t)}
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def test_anderson_matches_plain_iteration_on_a_grid(x64):
+    # the same fixed points as plain damped iteration over a (T, h) grid that crosses T_c = 1 and
+    # h = 0 (where Anderson alone may land on the repelling q = 0), in far fewer steps
+    Ts, hs = np.meshgrid(np.linspace(0.3, 1.8, 12), np.array([0.0, 0.02, 0.3, 1.0]), indexing="ij")
+    x0 = {"m": 1.0, "q": 1.0}
+    solve = jax.jit(jax.vmap(lambda T, h, a: fixed_point.solve(_sk_rs, x0, (T, h), anderson=a), in_axes=(0, 0, None)), static_argnums=2)
+    plain, fast = solve(Ts.ravel(), hs.ravel(), 0), solve(Ts.ravel(), hs.ravel(), 5)
+    assert np.all(np.asarray(plain.status) == 0) and np.all(np.asarray(fast.status) == 0)
+    for key in ("m", "q"):
+        np.testing.assert_allclose(fast.value[key], plain.value[key], atol=1e-9)
+    assert np.all(np.asarray(plain.value["q"])[Ts.ravel() < 0.95] > 0.05)  # the stable, q > 0 branch
+    assert int(fast.num_steps.max()) < int(plain.num_steps.max()) / 10
+    # implicit derivatives are unchanged
+    dq = jax.grad(lambda T: fixed_point.solve(_sk_rs, x0, (T, 0.3)).value["q"])(0.7)
+    dq_plain = jax.grad(lambda T: fixed_point.solve(_sk_rs, x0, (T, 0.3), anderson=0).value["q"])(0.7)
+    np.testing.assert_allclose(dq, dq_plain, rtol=1e-6)
+
+
+def test_anderson_bad_memory():
+    with pytest.raises(ValueError, match="anderson"):
+        fixed_point.solve(lambda x, p: 0.5 * x + p, 0.0, 1.0, anderson=-1)
