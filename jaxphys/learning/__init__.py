@@ -4,3 +4,5 @@ from .archetypes import archetype_dataset as archetype_dataset
 from .archetypes import supervised_hebbian as supervised_hebbian
 from .archetypes import unsupervised_hebbian as unsupervised_hebbian
 from . import data as data
+from . import train as train
+from . import online as online

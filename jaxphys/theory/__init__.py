@@ -12,3 +12,4 @@ from . import teacher_student as teacher_student
 from . import hopfield as hopfield
 from . import signal_propagation as signal_propagation, dmft as dmft
 from . import archetype as archetype
+from . import online as online
