@@ -6,3 +6,4 @@ from .archetypes import unsupervised_hebbian as unsupervised_hebbian
 from . import data as data
 from . import train as train
 from . import online as online
+from . import rbm as rbm

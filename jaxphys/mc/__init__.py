@@ -16,3 +16,4 @@ from .tempering import (
 )
 from .block_gibbs import BlockGibbsState as BlockGibbsState, block_gibbs as block_gibbs
 from .dense import dense as dense
+from .ais import AISResult as AISResult, ais as ais, log_mean_exp as log_mean_exp, rbm_ais as rbm_ais
