@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .. import status as st
+from .. import _progress, status as st
 from .._validate import as_count
 from ..exact.enumeration import MAX_SPINS, log_partition_function
 from ..mc.ais import rbm_gibbs_step
@@ -308,14 +308,6 @@ class TrainResult(NamedTuple):
     status: Int[Array, ""]
 
 
-_progress_bar = None  # the tqdm bar of the training in progress (host side), see train(progress=True)
-
-
-def _advance_progress(epoch) -> None:
-    if _progress_bar is not None:
-        _progress_bar.n = int(epoch) + 1
-        _progress_bar.refresh()
-
 
 def train(
     key,
@@ -407,19 +399,10 @@ def train(
             f"the continued state has chains of shape {tuple(state.chains.shape)}, expected ({num_chains}, "
             f"{machine.num_visible}); pass the same num_chains (PCD) or batch_size (CD) as before"
         )
-    global _progress_bar
-    if progress:
-        from tqdm.auto import tqdm
-
-        _progress_bar = tqdm(total=num_epochs, desc="rbm.train epochs", unit="epoch")
-    try:
-        result = _train(key_train, state, visible, optimizer, num_epochs, batch_size, k, persistent, monitor, progress)
-        if progress:
-            jax.block_until_ready(result.history)
-    finally:
-        if progress and _progress_bar is not None:
-            _progress_bar.close()
-            _progress_bar = None
+    result = _progress.call(
+        progress, (num_epochs, "rbm.train epochs", "epoch"),
+        _train, key_train, state, visible, optimizer, num_epochs, batch_size, k, persistent, monitor, progress,
+    )  # fmt: skip
     if throw:
         result = result._replace(rbm=st.check(result.rbm, result.status))
     return result
@@ -459,8 +442,7 @@ def _train(key, state, data, optimizer, num_epochs, batch_size, k, persistent, m
         record["weight_norm"] = jnp.sqrt(jnp.mean(rbm.weights**2))
         if monitor is not None:
             record.update({name: jnp.asarray(value) for name, value in monitor(rbm).items()})
-        if progress:
-            jax.debug.callback(_advance_progress, index, ordered=False)
+        _progress.tick(index, progress)
         return (rbm, opt_state, chains, status), record
 
     carry = (state.rbm, state.opt_state, state.chains.astype(data.dtype), state.status)

@@ -48,7 +48,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int
 
-from .. import status as st
+from .. import _progress, status as st
 from .._validate import as_count
 from ..models.base import float_dtype, is_concrete
 from ..typing import PRNGKey
@@ -230,14 +230,6 @@ def _persistent_masks(key, b, tau, num_samples, num_steps):
 
 # --------------------------------------------------------------------------- fit
 
-_progress_bar = None  # the tqdm bar of the fit in progress (host side), see fit(progress=True)
-
-
-def _advance_progress(index) -> None:
-    if _progress_bar is not None:
-        _progress_bar.n = int(index) + 1
-        _progress_bar.refresh()
-
 
 def fit(
     key: PRNGKey,
@@ -336,24 +328,13 @@ def fit(
         raise TypeError("model has no floating-point arrays to train")
     _check_loss_shape(loss, model, x, y)
 
-    global _progress_bar
     num_logs = num_steps // log_every + (num_steps % log_every > 0)
-    if progress:
-        from tqdm.auto import tqdm
-
-        _progress_bar = tqdm(total=num_logs, desc="train.fit", unit="log")
-    try:
-        result = _fit(
-            key, model, loss, x, y, optimizer, weights, batch_fraction, persistence,
-            num_steps=num_steps, batch_size=batch_size, log_every=log_every, penalty=penalty, eval_fn=eval_fn,
-            progress=progress,
-        )  # fmt: skip
-        if progress:
-            jax.block_until_ready(result.history)
-    finally:
-        if progress and _progress_bar is not None:
-            _progress_bar.close()
-            _progress_bar = None
+    result = _progress.call(
+        progress, (num_logs, "train.fit", "log"),
+        _fit, key, model, loss, x, y, optimizer, weights, batch_fraction, persistence,
+        num_steps=num_steps, batch_size=batch_size, log_every=log_every, penalty=penalty, eval_fn=eval_fn,
+        progress=progress,
+    )  # fmt: skip
     if throw:
         result = result._replace(history=st.check(result.history, result.status))
     return result
@@ -426,8 +407,7 @@ def _fit(key, model, loss, x, y, optimizer, weights, batch_fraction, persistence
     def chunk(carry, k_and_index, length):
         k, index = k_and_index
         carry, _ = jax.lax.scan(step, carry, jax.random.split(k, length))
-        if progress:
-            jax.debug.callback(_advance_progress, index, ordered=False)
+        _progress.tick(index, progress)
         return carry, log(carry[0])
 
     num_chunks, tail = divmod(num_steps, log_every)

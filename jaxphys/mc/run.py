@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .. import status as st
+from .. import _progress, status as st
 from ..models.base import float_dtype
 from ..observables import stats
 from ..observables.thermodynamic import STANDARD
@@ -59,14 +59,6 @@ class RunResult(NamedTuple):
     state: Any
     trace: dict[str, Array] | None = None
 
-
-_progress_bar = None  # the tqdm bar of the run in progress (host side), see run(progress=True)
-
-
-def _advance_progress(bin_index) -> None:
-    if _progress_bar is not None:
-        _progress_bar.n = int(bin_index) + 1
-        _progress_bar.refresh()
 
 
 def _check_run_arguments(sampler, num_sweeps, burn_in, thin, num_bins, observables):
@@ -135,19 +127,10 @@ def run(
     beta = check_beta(beta)
     if x0 is not None:
         model.check_spins(x0)
-    global _progress_bar
-    if progress:
-        from tqdm.auto import tqdm
-
-        _progress_bar = tqdm(total=min(num_bins, num_sweeps // thin), desc="mc.run bins", unit="bin")
-    try:
-        result = _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, dict(observables), trace, progress)
-        if progress:
-            jax.block_until_ready(result.mean)
-    finally:
-        if progress and _progress_bar is not None:
-            _progress_bar.close()
-            _progress_bar = None
+    bar = (min(num_bins, num_sweeps // thin), "mc.run bins", "bin")
+    result = _progress.call(
+        progress, bar, _run, key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, dict(observables), trace, progress
+    )
     if throw:
         result = result._replace(mean=st.check(result.mean, result.status))
     return result
@@ -198,8 +181,7 @@ def _run(key, sampler, model, beta, x0, num_sweeps, burn_in, thin, num_bins, obs
     def one_bin(state, k_and_index):
         k, index = k_and_index
         (state, _), (values, infos) = jax.lax.scan(measured_step, (state, info0), jax.random.split(k, bin_size))
-        if progress:
-            jax.debug.callback(_advance_progress, index, ordered=False)
+        _progress.tick(index, progress)
         centred = jax.tree.map(lambda v, s: v - s, values, shift)
         sums = jax.tree.map(lambda c: jnp.mean(c, axis=0), centred)
         squares = jax.tree.map(lambda c: jnp.mean(c**2, axis=0), centred)
