@@ -7,3 +7,4 @@ from . import data as data
 from . import train as train
 from . import online as online
 from . import rbm as rbm
+from . import hebbian as hebbian
