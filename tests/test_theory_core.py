@@ -201,7 +201,7 @@ def test_solve_statuses():
     assert int(diverging.num_steps) == 20
     # Anderson solves the linear map exactly (x = -1), finds that point repels the damped
     # iteration, and redoes the plain iteration: same answer and status as anderson=0
-    accelerated = fixed_point.solve(lambda x, p: 2.0 * x + p, 0.0, 1.0, max_steps=20, newton_steps=0)
+    accelerated = fixed_point.solve(lambda x, p: 2.0 * x + p, 0.0, 1.0, max_steps=20, newton_steps=0, anderson=5)
     assert int(accelerated.status) == Status.NOT_CONVERGED
     assert float(accelerated.value) == float(diverging.value)
     nan = fixed_point.solve(lambda x, p: x * p, 1.0, jnp.nan)
@@ -366,7 +366,7 @@ def test_anderson_matches_plain_iteration_on_a_grid(x64):
     assert np.all(np.asarray(plain.value["q"])[Ts.ravel() < 0.95] > 0.05)  # the stable, q > 0 branch
     assert int(fast.num_steps.max()) < int(plain.num_steps.max()) / 10
     # implicit derivatives are unchanged
-    dq = jax.grad(lambda T: fixed_point.solve(_sk_rs, x0, (T, 0.3)).value["q"])(0.7)
+    dq = jax.grad(lambda T: fixed_point.solve(_sk_rs, x0, (T, 0.3), anderson=5).value["q"])(0.7)
     dq_plain = jax.grad(lambda T: fixed_point.solve(_sk_rs, x0, (T, 0.3), anderson=0).value["q"])(0.7)
     np.testing.assert_allclose(dq, dq_plain, rtol=1e-6)
 

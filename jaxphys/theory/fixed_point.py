@@ -176,7 +176,7 @@ def solve(
     tol: float = 1e-10,
     max_steps: int = 5000,
     newton_steps: int = 8,
-    anderson: int = 5,
+    anderson: int = 0,
 ) -> Solution:
     """Fixed point ``x* = update(x*, params)`` by damped iteration, polished by Newton steps.
 
@@ -203,7 +203,7 @@ def solve(
         max_steps: most damped iterations, Python int ``>= 0``.
         newton_steps: most Newton steps afterwards, Python int ``>= 0``.
         anderson: memory ``m`` of Anderson acceleration (type II; Walker & Ni, SIAM J. Numer.
-            Anal. 49, 1715, 2011), Python int ``>= 0`` (default 5); 0 is plain damped iteration.
+            Anal. 49, 1715, 2011), Python int ``>= 0``; 0 (default) is plain damped iteration, 5 is a good choice.
             Each step mixes the last ``m`` iterates, ``x <- x + b g - (dX + b dG) gamma`` with
             ``g = update(x) - x``, ``b = 1 - damping`` and ``gamma`` the least-squares fit of
             ``g`` by the residual differences ``dG``; a step whose residual exceeds the last one
@@ -215,7 +215,10 @@ def solve(
             ``T_c``); so each result is checked: started ``1e-4`` of the way back towards ``x0``,
             32 damped steps must not move away from it, and the iteration must have converged
             within 200 Anderson steps; a point that fails either redoes the plain damped
-            iteration from ``x0``. With the check, both modes return the same fixed point.
+            iteration from ``x0``. Where several fixed points attract (metastable branches:
+            retrieval vs spin glass, the binary perceptron's poor-generalisation branch), Anderson
+            may still land in another basin than plain iteration: hence off by default; turn it
+            on for grids whose fixed point is unique or whose branch you check.
 
     Returns:
         ``Solution(value, status, num_steps)``: ``value`` has the structure of ``x0``;
