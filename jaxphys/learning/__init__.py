@@ -8,3 +8,4 @@ from . import train as train
 from . import online as online
 from . import rbm as rbm
 from . import hebbian as hebbian
+from . import amp as amp

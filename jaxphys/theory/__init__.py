@@ -13,3 +13,4 @@ from . import hopfield as hopfield
 from . import signal_propagation as signal_propagation, dmft as dmft
 from . import archetype as archetype
 from . import online as online
+from . import state_evolution as state_evolution
