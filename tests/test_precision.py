@@ -31,9 +31,16 @@ def pooled_run(key, sampler, model, beta, num_chains, num_sweeps, obs=None):
     return mc.combine(runs)
 
 
-@pytest.mark.parametrize("generator", ["threefry", "philox", "threefry_fused"])
-@pytest.mark.parametrize("rule", ["metropolis", "heatbath"])
-@pytest.mark.parametrize("L", [4, 8])
+# every (rule, generator) at L = 4; at L = 8 the default generator runs by default, the others with -m slow
+_SLOW = pytest.mark.slow
+CASES = [(4, rule, gen) for rule in ("metropolis", "heatbath") for gen in ("threefry", "philox", "threefry_fused")] + [
+    pytest.param(8, rule, gen, marks=() if gen == "threefry_fused" else _SLOW)
+    for rule in ("metropolis", "heatbath")
+    for gen in ("threefry", "philox", "threefry_fused")
+]
+
+
+@pytest.mark.parametrize("L, rule, generator", CASES)
 def test_checkerboard_at_beta_c_matches_transfer_matrix(L, rule, generator):
     ref = ising_2d(L, BETA_C)
     result = pooled_run(jax.random.key(L), mc.checkerboard(rule=rule, generator=generator), Ising((L, L)), BETA_C, 16, 8000)
@@ -43,7 +50,8 @@ def test_checkerboard_at_beta_c_matches_transfer_matrix(L, rule, generator):
         assert abs(mean - exact) < 3 * err, f"L={L} {name}: {mean} +- {err} vs {exact}"
 
 
-@pytest.mark.parametrize("generator", ["threefry", "philox", "threefry_fused"])
+# the default generator runs by default (the suite's time budget); the others with -m slow
+@pytest.mark.parametrize("generator", [pytest.param("threefry", marks=_SLOW), pytest.param("philox", marks=_SLOW), "threefry_fused"])
 def test_high_statistics_L16_energy(generator):
     exact = float(closed_forms.kaufman_energy(16, BETA_C))
     result = pooled_run(

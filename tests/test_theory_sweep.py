@@ -62,6 +62,7 @@ def test_hopfield_grid_equals_vmap():
     assert result.mean["m"][0, 0] > 0.99  # low load, T = 0: near-perfect retrieval
 
 
+@pytest.mark.slow  # the AT slope against finite differences also runs in test_theory_sk (not vmapped)
 def test_vmapped_grad_of_at_line_against_finite_differences():
     # vmap(grad) is what sweep.run does to fn (one compile here instead of two)
     T = jnp.array([0.4, 0.7])
