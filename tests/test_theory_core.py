@@ -374,3 +374,15 @@ def test_anderson_matches_plain_iteration_on_a_grid(x64):
 def test_anderson_bad_memory():
     with pytest.raises(ValueError, match="anderson"):
         fixed_point.solve(lambda x, p: 0.5 * x + p, 0.0, 1.0, anderson=-1)
+
+
+def test_trapezoid_expectation_of_a_sharp_step(x64):
+    # E_z Phi(m + s z) = Phi(m / sqrt(1 + s^2)) exactly; the step has unit width in x = m + s z,
+    # i.e. width 1/s in z, which 64 Gauss-Hermite nodes cannot resolve at s = 30
+    Phi = jax.scipy.stats.norm.cdf
+    for m, s in ((0.7, 0.5), (3.0, 30.0), (-20.0, 30.0)):
+        exact = float(Phi(m / math.sqrt(1.0 + s * s)))
+        value = quadrature.gaussian_expectation_trapezoid(Phi, m, s)
+        assert float(value) == pytest.approx(exact, abs=1e-12)
+    coarse = quadrature.gaussian_expectation(lambda z: Phi(3.0 + 30.0 * z), num_nodes=64)
+    assert abs(float(coarse) - float(Phi(3.0 / math.sqrt(901.0)))) > 1e-6  # why the dense rule exists

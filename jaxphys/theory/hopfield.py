@@ -51,7 +51,8 @@ from jaxtyping import Array, ArrayLike, Float
 from ..status import Solution, Status, flag
 from . import fixed_point
 from .fixed_point import bracket_root
-from .perceptron import _broadcast, _check_value, _invalid, _sharp_expectation, _trapezoid_nodes, _vectorized, _with_status
+from .perceptron import _broadcast, _check_value, _invalid, _vectorized, _with_status
+from .quadrature import gaussian_expectation_trapezoid, trapezoid_nodes
 
 __all__ = [
     "HopfieldState",
@@ -110,8 +111,8 @@ def _field_averages(m, sigma, T):
         u = x / t
         return jnp.stack([jnp.tanh(u), 1.0 - jnp.tanh(u) ** 2, jnp.logaddexp(u, -u)], axis=-1)
 
-    # the trapezoid rule of _sharp_expectation, one pass over the nodes for all three functions
-    z, w = _trapezoid_nodes(jnp.result_type(m, sigma, T, float))
+    # the trapezoid rule of gaussian_expectation_trapezoid, one pass over the nodes for all three functions
+    z, w = trapezoid_nodes(jnp.result_type(m, sigma, T, float))
     avg = jnp.sum(w[:, None] * f(m + sigma * z), axis=0)
     finite = (avg[0], avg[1] / t, t * avg[2])
     zero = (
@@ -285,9 +286,9 @@ def _branch_alpha(m, T):
     """``alpha(m)`` along the retrieval branch at temperature ``T > 0``."""
     beta = 1.0 / T
     sigma = bracket_root(
-        lambda s, p: _sharp_expectation(jnp.tanh, p[0] * p[1], p[0] * s) - p[1], 0.0, _SIGMA_MAX, (beta, m)
+        lambda s, p: gaussian_expectation_trapezoid(jnp.tanh, p[0] * p[1], p[0] * s) - p[1], 0.0, _SIGMA_MAX, (beta, m)
     ).value
-    q = _sharp_expectation(lambda x: jnp.tanh(x) ** 2, beta * m, beta * sigma)
+    q = gaussian_expectation_trapezoid(lambda x: jnp.tanh(x) ** 2, beta * m, beta * sigma)
     return sigma**2 * (1.0 - beta * (1.0 - q)) ** 2 / q
 
 

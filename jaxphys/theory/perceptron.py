@@ -34,7 +34,7 @@ Numerics: both saddles are parametrised explicitly (spherical: ``alpha(q)``; bin
 derivative makes the results differentiable in ``alpha`` and ``kappa``; transitions (zero
 entropy, AT) are one more scalar root in the same parameter, not a nested solve. Output-channel
 averages use Gauss-Hermite quadrature; averages of ``tanh(sqrt(qh) z)``, which become sharp
-(width ``1/sqrt(qh)``) as ``qh`` grows, use a dense trapezoid rule (:func:`_sharp_expectation`).
+(width ``1/sqrt(qh)``) as ``qh`` grows, use a dense trapezoid rule (:func:`jaxphys.theory.quadrature.gaussian_expectation_trapezoid`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from ..models.base import is_concrete
 from ._params import broadcast_map
 from ..status import Solution, Status, flag
 from .fixed_point import bracket_root
-from .quadrature import H, gaussian_expectation, log_H
+from .quadrature import H, gaussian_expectation, gaussian_expectation_trapezoid, log_H
 
 __all__ = ["StorageState", "gardner_capacity", "solve", "capacity", "at_eigenvalue", "at_line"]
 
@@ -64,28 +64,6 @@ _NUM_NODES = 128
 
 # --------------------------------------------------------------------------- shared helpers
 # (also imported by teacher_student.py and hopfield.py)
-
-
-def _trapezoid_nodes(dtype, num_points: int = 2001, half_width: float = 10.0):
-    """Uniform nodes on [-half_width, half_width] with Gaussian trapezoid weights summing to 1."""
-    z = np.linspace(-half_width, half_width, num_points)
-    w = np.exp(-0.5 * z * z)
-    return jnp.asarray(z, dtype), jnp.asarray(w / w.sum(), dtype)
-
-
-def _sharp_expectation(f, mean, std):
-    """``E_z f(mean + std z)`` for ``f`` with unit-width features (tanh, log cosh) and any ``std``.
-
-    Gauss-Hermite nodes are ~``pi / sqrt(2 n)`` apart, so for ``std >> 1`` they cannot resolve a
-    kink of unit width in ``x = mean + std z``. The trapezoid rule on 2001 uniform nodes
-    (spacing 0.01 in ``z``, truncated at 10 sigma, error ~ e^-50) converges exponentially for
-    analytic ``f`` while the spacing in ``x``, ``0.01 std``, stays below the distance to the
-    nearest complex singularity (``pi/2`` for tanh): relative error < 1e-12 for std < 35.
-    Scalar ``mean``/``std``; ``f`` maps an array of points elementwise.
-    """
-    dtype = jnp.result_type(mean, std, float)
-    z, w = _trapezoid_nodes(dtype)
-    return jnp.sum(w * f(mean + std * z))
 
 
 def _broadcast(*args) -> list[Array]:
@@ -222,8 +200,8 @@ def _spherical_state(q, kappa) -> StorageState:
 def _binary_overlap(q_hat):
     """``q = E tanh^2(sqrt(qh) z)`` and ``E ln 2 cosh(sqrt(qh) z)`` for the Ising prior."""
     a = jnp.sqrt(q_hat)
-    q = _sharp_expectation(lambda x: jnp.tanh(x) ** 2, 0.0, a)
-    log_z = _sharp_expectation(_log_2cosh, 0.0, a)
+    q = gaussian_expectation_trapezoid(lambda x: jnp.tanh(x) ** 2, 0.0, a)
+    log_z = gaussian_expectation_trapezoid(_log_2cosh, 0.0, a)
     return q, log_z
 
 
@@ -240,7 +218,7 @@ def _binary_at(q_hat, kappa):
     q, _ = _binary_overlap(q_hat)
     _, g2, dg2 = _channel(q, kappa)
     alpha = q_hat / g2
-    gamma_in = _sharp_expectation(lambda x: (1.0 - jnp.tanh(x) ** 2) ** 2, 0.0, jnp.sqrt(q_hat))
+    gamma_in = gaussian_expectation_trapezoid(lambda x: (1.0 - jnp.tanh(x) ** 2) ** 2, 0.0, jnp.sqrt(q_hat))
     return 1.0 - alpha * dg2 * gamma_in
 
 

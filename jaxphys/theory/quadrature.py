@@ -23,7 +23,16 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._validate import as_count
 
-__all__ = ["gauss_hermite", "gaussian_expectation", "gaussian_expectation_2d", "gaussian_expectation_focused", "H", "log_H"]
+__all__ = [
+    "gauss_hermite",
+    "gaussian_expectation",
+    "gaussian_expectation_2d",
+    "gaussian_expectation_focused",
+    "gaussian_expectation_trapezoid",
+    "trapezoid_nodes",
+    "H",
+    "log_H",
+]
 
 
 @functools.lru_cache(maxsize=64)
@@ -168,6 +177,30 @@ def gaussian_expectation_2d(
 
 # Beyond |z| = 9 the Gaussian density is below 1e-18 relative to its peak.
 _Z_MAX = 9.0
+
+
+def trapezoid_nodes(dtype, num_points: int = 2001, half_width: float = 10.0) -> tuple[Array, Array]:
+    """Uniform nodes on [-half_width, half_width] with Gaussian trapezoid weights summing to 1."""
+    z = np.linspace(-half_width, half_width, num_points)
+    w = np.exp(-0.5 * z * z)
+    return jnp.asarray(z, dtype), jnp.asarray(w / w.sum(), dtype)
+
+
+def gaussian_expectation_trapezoid(f: Callable[[Array], Array], mean: ArrayLike, std: ArrayLike) -> Array:
+    """``E_z f(mean + std z)``, ``z ~ N(0, 1)``, for ``f`` with unit-width features (tanh, log cosh) and any ``std``.
+
+    Gauss-Hermite nodes are ~``pi / sqrt(2 n)`` apart, so for ``std >> 1`` they cannot resolve a
+    kink of unit width in ``x = mean + std z``. The trapezoid rule on 2001 uniform nodes
+    (spacing 0.01 in ``z``, truncated at 10 sigma, error ~ e^-50) converges exponentially for
+    analytic ``f`` while the spacing in ``x``, ``0.01 std``, stays below the distance to the
+    nearest complex singularity (``pi/2`` for tanh): relative error < 1e-12 for std < 35.
+    Scalar ``mean``/``std``; ``f`` maps an array of points elementwise. Compared with
+    :func:`gaussian_expectation_focused` (a sinh map around one feature, 256 nodes), this rule
+    needs no feature location and resolves features anywhere in ``x``, at 8x the nodes.
+    """
+    dtype = jnp.result_type(mean, std, float)
+    z, w = trapezoid_nodes(dtype)
+    return jnp.sum(w * f(mean + std * z))
 
 
 def gaussian_expectation_focused(

@@ -57,8 +57,7 @@ from .._validate import as_count
 from ..status import Solution, Status, flag
 from . import fixed_point
 from ._params import jit_broadcast
-from .perceptron import _sharp_expectation
-from .quadrature import _concrete, gauss_hermite, gaussian_expectation, log_H
+from .quadrature import _concrete, gauss_hermite, gaussian_expectation, gaussian_expectation_trapezoid, log_H
 
 __all__ = [
     "Prior",
@@ -215,7 +214,7 @@ class RademacherPrior(Prior):
 
     def se_input(self, q_hat):
         q_hat = jnp.asarray(q_hat, jnp.result_type(q_hat, float))
-        return 1.0 - _sharp_expectation(lambda x: 2.0 * jax.nn.sigmoid(-2.0 * x), q_hat, jnp.sqrt(q_hat))
+        return 1.0 - gaussian_expectation_trapezoid(lambda x: 2.0 * jax.nn.sigmoid(-2.0 * x), q_hat, jnp.sqrt(q_hat))
 
 
 class GaussBernoulliPrior(Prior):

@@ -47,8 +47,8 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ..status import Solution, Status, flag
 from .fixed_point import bracket_root
-from .perceptron import _broadcast, _check_value, _check_weights, _invalid, _q_upper, _sharp_expectation, _vectorized
-from .quadrature import H, gaussian_expectation, log_H
+from .perceptron import _broadcast, _check_value, _check_weights, _invalid, _q_upper, _vectorized
+from .quadrature import H, gaussian_expectation, gaussian_expectation_trapezoid, log_H
 
 __all__ = ["LearningState", "Transition", "learning_curve", "transition", "hebb"]
 
@@ -110,10 +110,10 @@ def _binary_state(q_hat):
     ``1 - q = E 2 sigmoid(-2 x)``, ``x = qh + sqrt(qh) z`` (``1 - tanh x`` without cancellation).
     """
     x_mean, x_std = q_hat, jnp.sqrt(q_hat)
-    one_minus_q = _sharp_expectation(lambda x: 2.0 * jax.nn.sigmoid(-2.0 * x), x_mean, x_std)
+    one_minus_q = gaussian_expectation_trapezoid(lambda x: 2.0 * jax.nn.sigmoid(-2.0 * x), x_mean, x_std)
     q = 1.0 - one_minus_q
     alpha = math.pi * q_hat * jnp.sqrt(one_minus_q) / _output_integral(q)
-    log_cosh = _sharp_expectation(lambda x: jnp.logaddexp(x, -x) - _LOG2, x_mean, x_std)
+    log_cosh = gaussian_expectation_trapezoid(lambda x: jnp.logaddexp(x, -x) - _LOG2, x_mean, x_std)
     entropy = log_cosh - 0.5 * q_hat - 0.5 * q * q_hat + alpha * _output_entropy(q) + _LOG2
     return q, alpha, entropy
 
