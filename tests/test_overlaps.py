@@ -339,6 +339,7 @@ def test_pair_sampler_q2_of_sk_model_matches_enumeration():
     assert_within(g, g_err, float(ov.spin_glass_binder(ref["q2"], ref["q4"])), name="binder g")
 
 
+@pytest.mark.slow  # suite time budget (2 cores, 15 min)
 def test_pair_sampler_with_checkerboard_link_overlap_of_ising_lattice():
     """Ising 4x4 at beta = 0.3 with the checkerboard heat bath: <q^2>, <q_l>, <e> vs enumeration.
 

@@ -114,6 +114,7 @@ def test_mc_coupling_gradient_of_sk_matches_exact_and_jax_grad():
     np.testing.assert_allclose(grad.h, r.value.model["m2"].h, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # suite time budget (2 cores, 15 min)
 def test_jacfwd_of_average_under_jit_and_vmap_over_beta():
     betas = jnp.array([0.3, 0.5])
     key, num_sweeps = jax.random.key(2), 8000

@@ -139,6 +139,7 @@ def test_vmap_over_disorder_replicas_against_enumeration():
             assert_within(runs.mean[name][r], runs.stderr[name][r], float(ref[name]), name=f"replica {r} {name}")
 
 
+@pytest.mark.slow  # suite time budget (2 cores, 15 min)
 def test_progress_bar_does_not_change_results(capsys):
     model = Ising((3, 3))
     quiet = mc.run(jax.random.key(10), mc.metropolis(), model, 0.4, 256)

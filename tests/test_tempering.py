@@ -88,6 +88,7 @@ def test_ising_3x3_every_slot_matches_enumeration_with_metropolis():
     assert all(r.p_value > ALPHA for r in results), results
 
 
+@pytest.mark.slow  # suite time budget (2 cores, 15 min)
 def test_plain_metropolis_at_the_cold_end_fails_the_same_check():
     """Power of the check above: with every beta = 1 (exchanges then change no slot's law) the
     chains keep the basin their random start fell into, and the same budget fails the chi-square

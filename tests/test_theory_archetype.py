@@ -214,6 +214,7 @@ def test_zero_temperature_simulation():
         assert m_clt == pytest.approx(math.erf(1 / math.sqrt(2 * (1 - r**2) / (M * r**2))), abs=1e-12)
 
 
+@pytest.mark.slow  # suite time budget (2 cores, 15 min)
 def test_positive_temperature_monte_carlo():
     N, r, M, T = 2000, 0.3, 41, 0.5
     key, xi, _, model = _network(1, 3, r, M, N)
