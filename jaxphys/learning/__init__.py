@@ -5,7 +5,8 @@ from .archetypes import supervised_hebbian as supervised_hebbian
 from .archetypes import unsupervised_hebbian as unsupervised_hebbian
 from . import data as data
 from . import train as train
-from . import online as online
+from . import amp as amp
 from . import rbm as rbm
 from . import hebbian as hebbian
-from . import amp as amp
+from . import online as online
+from . import perceptron as perceptron

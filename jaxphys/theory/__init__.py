@@ -12,5 +12,5 @@ from . import teacher_student as teacher_student
 from . import hopfield as hopfield
 from . import signal_propagation as signal_propagation, dmft as dmft
 from . import archetype as archetype
-from . import online as online
 from . import state_evolution as state_evolution
+from . import online as online
