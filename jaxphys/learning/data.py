@@ -98,6 +98,16 @@ def _float_dtype(dtype):
 
 def _scalar(value, name: str, *, low: float, high: float = math.inf, dtype=None) -> Array:
     """A real scalar (possibly traced, so it can be vmapped over), checked to lie in [low, high] when concrete."""
+    arr = _real_scalar(value, name, dtype)
+    if is_concrete(arr):
+        v = float(arr)
+        if not (low <= v <= high):
+            raise ValueError(f"{name} must lie in [{low}, {high}], got {v}")
+    return arr
+
+
+def _real_scalar(value, name: str, dtype=None) -> Array:
+    """A real scalar (bool, non-real dtypes and arrays rejected) as a float of ``dtype`` (default: float_dtype())."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, got the bool {value!r}")
     arr = jnp.asarray(value)
@@ -105,12 +115,7 @@ def _scalar(value, name: str, *, low: float, high: float = math.inf, dtype=None)
         raise TypeError(f"{name} must be a real number, got dtype {arr.dtype}")
     if arr.ndim != 0:
         raise ValueError(f"{name} must be a scalar, got shape {arr.shape}; vmap over an array of values instead")
-    arr = arr.astype(_float_dtype(dtype))
-    if is_concrete(arr):
-        v = float(arr)
-        if not (low <= v <= high):
-            raise ValueError(f"{name} must lie in [{low}, {high}], got {v}")
-    return arr
+    return arr.astype(_float_dtype(dtype))
 
 
 def _check_teacher(teacher, shape: tuple[int, ...], weights: str, dtype) -> Array | None:

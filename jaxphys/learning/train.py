@@ -53,6 +53,7 @@ from .._validate import as_count
 from ..models.base import float_dtype, is_concrete
 from ..typing import PRNGKey
 from .data import Dataset, _check_key
+from .data import _real_scalar as _scalar
 
 __all__ = ["LangevinState", "TrainResult", "fit", "langevin", "learning_curve", "persistent_masks", "size_masks"]
 
@@ -534,17 +535,6 @@ def _learning_curve(key, model, loss, sample, optimizer, sizes, num_seeds, num_s
 
 
 # --------------------------------------------------------------------------- argument checks
-
-
-def _scalar(value, name: str) -> Array:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got the bool {value!r}")
-    arr = jnp.asarray(value)
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
-        raise TypeError(f"{name} must be a real number, got dtype {arr.dtype}")
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}; vmap over an array of values instead")
-    return arr.astype(float_dtype())
 
 
 def _positive_scalar(value, name: str) -> Array:
