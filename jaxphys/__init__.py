@@ -7,5 +7,6 @@ Energies (``models``), exact references (``exact``), Monte Carlo samplers and th
 from . import exact as exact, mc as mc, models as models, observables as observables, status as status, theory as theory
 from . import sweep as sweep
 from . import learning as learning
+from . import ntk as ntk
 
 __version__ = "0.1.0"

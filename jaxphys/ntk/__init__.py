@@ -1,0 +1,5 @@
+"""Neural tangent kernels: empirical kernels of finite networks, analytic infinite-width kernels
+(NNGP and NTK), kernel regression, and kernel spectra (collective variables) tracked in training.
+"""
+
+from .networks import MLP as MLP
