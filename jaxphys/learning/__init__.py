@@ -10,3 +10,4 @@ from . import rbm as rbm
 from . import hebbian as hebbian
 from . import online as online
 from . import perceptron as perceptron
+from . import random_features as random_features

@@ -14,3 +14,4 @@ from . import signal_propagation as signal_propagation, dmft as dmft
 from . import archetype as archetype
 from . import state_evolution as state_evolution
 from . import online as online
+from . import random_features as random_features
