@@ -3,3 +3,4 @@
 """
 
 from .networks import MLP as MLP
+from .empirical import empirical_ntk as empirical_ntk
