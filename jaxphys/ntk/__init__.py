@@ -4,3 +4,4 @@
 
 from .networks import MLP as MLP
 from .empirical import empirical_ntk as empirical_ntk
+from . import analytic as analytic, regression as regression, spectra as spectra

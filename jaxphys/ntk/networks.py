@@ -15,7 +15,7 @@ and, in the NTK parameterisation, its tangent kernel converges to the analytic N
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
