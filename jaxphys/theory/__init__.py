@@ -15,3 +15,4 @@ from . import archetype as archetype
 from . import state_evolution as state_evolution
 from . import online as online
 from . import random_features as random_features
+from . import kernel_renormalization as kernel_renormalization
