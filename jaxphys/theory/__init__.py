@@ -16,3 +16,4 @@ from . import state_evolution as state_evolution
 from . import online as online
 from . import random_features as random_features
 from . import kernel_renormalization as kernel_renormalization
+from . import committee as committee
