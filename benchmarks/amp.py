@@ -11,7 +11,10 @@ Rows (iterations per second, ratio to numpy in the same process):
 1. ``jaxphys gamp``: one jitted call (``lax.while_loop``), compile and run timed apart.
 2. ``jaxphys gamp, vmap x8``: eight instances in one call (instance-iterations per second): what a
    sweep over disorder samples gets.
-3. ``numpy``: the same update written with numpy/scipy (``scipy.special.log_ndtr``), BLAS ``sgemv``.
+3. ``jaxphys gamp, adaptive``: row 1 with ``adaptive_damping=True`` (one more length-N dot product and
+   a step-size update per iteration; compile not reported). This problem does not oscillate, so the
+   step stays full and the rate should match row 1.
+4. ``numpy``: the same update written with numpy/scipy (``scipy.special.log_ndtr``), BLAS ``sgemv``.
 
 Both are memory-bound at large N (each iteration streams the P x N matrix twice), and there the
 ratio drops below 1: XLA's CPU matrix-vector products are slower than OpenBLAS ``sgemv``, the
@@ -109,6 +112,7 @@ def main(argv=None):
 
     single = jax.jit(run_one)
     batched = jax.jit(jax.vmap(run_one))
+    adaptive = jax.jit(lambda x, y: amp.gamp(x, y, prior, channel, adaptive_damping=True, **options))
     rows = []
     for n in args.sizes:
         p = int(ALPHA * n)
@@ -128,6 +132,10 @@ def main(argv=None):
         bsol, run_b = best_time(lambda: jax.block_until_ready(batched(problems.x, problems.y)), max(1, args.repeats - 1))
         steps_b = int(np.sum(np.asarray(bsol.num_steps)))
 
+        jax.block_until_ready(adaptive(x0, y0))  # compile
+        asol, run_a = best_time(lambda: jax.block_until_ready(adaptive(x0, y0)), args.repeats)
+        steps_a = int(asol.num_steps)
+
         x_np, y_np = np.asarray(x0), np.asarray(y0)
         a_np, run_np = best_time(lambda: numpy_gamp(x_np, y_np, steps), args.repeats)
         diff = float(np.max(np.abs(np.asarray(sol.value.mean) - a_np)))
@@ -135,6 +143,7 @@ def main(argv=None):
         for name, iterations, run_s, compile_s in (
             ("jaxphys gamp", steps, run, max(first - run, 0.0)),
             (f"jaxphys gamp, vmap x{BATCH}", steps_b, run_b, max(first_b - run_b, 0.0)),
+            ("jaxphys gamp, adaptive", steps_a, run_a, None),
             ("numpy", steps, run_np, 0.0),
         ):
             rate = iterations / run_s
@@ -147,9 +156,9 @@ def main(argv=None):
     print(f"GAMP (Gaussian prior, sign channel), alpha = {ALPHA}, float32, {args.steps} iterations; device {jax.devices()[0]}")
     print(f"{'row':26s} {'N':>6s} {'P':>6s} {'compile s':>10s} {'run s':>8s} {'iter/s':>10s} {'x numpy':>8s} {'max|diff|':>10s}")
     for row in rows:
-        d = row["max_diff_to_numpy"]
+        d, c = row["max_diff_to_numpy"], row["compile_s"]
         print(
-            f"{row['name']:26s} {row['N']:6d} {row['P']:6d} {row['compile_s']:10.2f} {row['run_s']:8.3f} "
+            f"{row['name']:26s} {row['N']:6d} {row['P']:6d} {'' if c is None else f'{c:.2f}':>10s} {row['run_s']:8.3f} "
             f"{row['iterations_per_s']:10.1f} {row['speedup_vs_numpy']:8.2f} {'' if d is None else f'{d:10.1e}'}"
         )
     print("vmap rows count instance-iterations (8 instances per call)")

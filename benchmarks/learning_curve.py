@@ -10,8 +10,16 @@ Rows (runs = (seed, alpha) pairs per second, from the process CPU time of this p
 process, which on a shared machine measures its own cost better than wall time (also reported);
 ratio to the numpy row):
 
-1. ``jaxphys learning_curve``: :func:`jaxphys.learning.train.learning_curve`, every run in one jitted,
-   vmapped call (data sets padded to the largest P with weights; compile timed apart).
+1. ``jaxphys learning_curve``: :func:`jaxphys.learning.train.learning_curve`, every run in one jitted
+   call (compile timed apart), with the sizes in ``--groups`` groups (default 4), each group one vmapped
+   loop padded to its own largest P with weights.
+1b. ``jaxphys learning_curve, one group``: the same with ``num_groups=1``, every run padded to the
+   largest P (the behaviour before grouping, and the automatic choice for this linear model); its final
+   weights must equal those of row 1. The runs of one seed share its inputs, so the vmapped products
+   over the runs are bound by reading the inputs and padding costs little: grouping does not pay here
+   (it does for networks with hidden layers, see ``learning_curve``). What keeps row 1b near half the
+   numpy rate at N = 256 is XLA's CPU matrix-vector products (slower than OpenBLAS, see
+   ``benchmarks/amp.py``), not the padding: even 16 groups (no padding at all) run slower than one.
 2. ``loop over runs``: a Python loop calling the same jitted single-run :func:`~jaxphys.learning.train.fit`
    (padded data and weights, so one compile) once per (seed, alpha), on the data the vmapped call drew
    (repeated from its documented key contract); its final weights must equal the vmapped ones.
@@ -54,8 +62,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alphas", type=int, default=16, help="number of alpha values in [0.25, 4]")
     parser.add_argument("--grid", choices=("geometric", "linear"), default="geometric",
-                        help="alpha spacing; the vmapped call pads every run to the largest P, so its cost grows "
-                        "with max(P) / mean(P) (3.0 geometric, 1.9 linear)")
+                        help="alpha spacing; in one group every run is padded to the largest P, so its cost grows "
+                        "with max(P) / mean(P) (2.85 geometric, 1.9 linear; 1.24 and 1.18 in 4 groups)")
+    parser.add_argument("--groups", type=int, default=4, help="num_groups of learning_curve in row 1")
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--dim", type=int, default=256, help="input dimension N")
     parser.add_argument("--steps", type=int, default=300, help="gradient-descent steps per run")
@@ -105,22 +114,32 @@ def main(argv=None):
     options = dict(num_steps=num_steps, penalty=penalty, log_every=num_steps)
     runs = num_seeds * len(sizes)
 
-    def curve():
+    def curve(num_groups):
         return train.learning_curve(
-            key, jnp.zeros(n), loss, sample, optimizer, sizes, num_seeds=num_seeds, eval_fn=generalisation, **options
-        )
+            key, jnp.zeros(n), loss, sample, optimizer, sizes, num_seeds=num_seeds, eval_fn=generalisation,
+            num_groups=num_groups, **options,
+        )  # fmt: skip
 
-    clock = Clock()
-    result = jax.block_until_ready(curve())
-    first_wall, first_cpu = clock.lap()
-    times = []
-    for _ in range(args.repeats):
+    def timed_curve(num_groups):
+        """(result, best (wall, cpu) of the repeats, first call's (wall, cpu) including compilation)."""
         clock = Clock()
-        result = jax.block_until_ready(curve())
-        times.append(clock.lap())
-    vmapped_wall, vmapped_s = min(times, key=lambda t: t[1])
+        result = jax.block_until_ready(curve(num_groups))
+        first = clock.lap()
+        times = []
+        for _ in range(args.repeats):
+            clock = Clock()
+            result = jax.block_until_ready(curve(num_groups))
+            times.append(clock.lap())
+        return result, min(times, key=lambda t: t[1]), first
+
+    groups = train.size_groups(sizes, args.groups)
+    automatic = train._auto_num_groups(sizes, num_seeds * num_steps, n, n)  # what num_groups=None picks
+    result, (vmapped_wall, vmapped_s), (first_wall, first_cpu) = timed_curve(args.groups)
+    one_group, (one_wall, one_s), (one_first_wall, one_first_cpu) = timed_curve(1)
     weights_vmapped = np.asarray(result.model)  # (seeds, alphas, N)
     eps_vmapped = np.asarray(result.history["eps_g"][..., -1])
+    group_diff = float(np.max(np.abs(np.asarray(one_group.model) - weights_vmapped)))
+    grouped_work = sum(len(g) * max(sizes[j] for j in g) for g in groups)
 
     # the data of every seed, from learning_curve's documented key contract
     seed_keys = jax.random.split(key, num_seeds)
@@ -189,8 +208,11 @@ def main(argv=None):
     numpy_wall, numpy_s = (t / len(timed) for t in clock.lap())
 
     rows = [
-        {"name": "jaxphys learning_curve (one vmapped call)", "runs_per_s": runs / vmapped_s, "compile_s": max(first_cpu - vmapped_s, 0.0),
+        {"name": f"jaxphys learning_curve ({len(groups)} groups)", "runs_per_s": runs / vmapped_s, "compile_s": max(first_cpu - vmapped_s, 0.0),
          "curve_s": vmapped_s, "curve_wall_s": vmapped_wall, "compile_wall_s": max(first_wall - vmapped_wall, 0.0)},
+        {"name": "jaxphys learning_curve (1 group, padded)", "runs_per_s": runs / one_s, "compile_s": max(one_first_cpu - one_s, 0.0),
+         "curve_s": one_s, "curve_wall_s": one_wall, "compile_wall_s": max(one_first_wall - one_wall, 0.0),
+         "max_abs_weight_diff_to_grouped": group_diff},
         {"name": "loop over runs (jitted fit, padded)", "runs_per_s": 1.0 / loop_runs_s, "compile_s": None,
          "curve_s": runs * loop_runs_s, "curve_wall_s": runs * loop_runs_wall, "max_abs_weight_diff_to_vmapped": loop_diff},
         {"name": "loop over steps (jitted GD step)", "runs_per_s": 1.0 / loop_steps_s, "compile_s": None,
@@ -204,10 +226,13 @@ def main(argv=None):
         row["speedup_of_vmapped"] = rows[0]["runs_per_s"] / row["runs_per_s"]
     useful = sum(sizes) * num_seeds * num_steps  # sample-gradient evaluations without padding
     rows[0]["sample_steps_per_s"] = useful / vmapped_s
+    rows[1]["sample_steps_per_s"] = useful / one_s
 
     print(
         f"perceptron learning curve: {len(sizes)} {args.grid} alphas x {num_seeds} seeds, N = {n}, P <= {largest}, {num_steps} GD steps; "
-        f"padding max(P)/mean(P) = {largest * len(sizes) / sum(sizes):.2f}"
+        f"padding max(P)/mean(P) = {largest * len(sizes) / sum(sizes):.2f} in one group, "
+        f"{grouped_work / sum(sizes):.2f} in {len(groups)} groups (padded to {[max(sizes[j] for j in g) for g in groups]}); "
+        f"num_groups=None would use {automatic}"
     )
     print(f"loops timed on {len(timed)} runs (steps loop on {len(step_runs)}), extrapolated to the {runs} runs of the curve")
     print("times are process CPU seconds of this single-threaded process (wall in 'wall s'; load average "
@@ -219,16 +244,25 @@ def main(argv=None):
             f"{row['name']:44s} {row['runs_per_s']:9.2f} {row['curve_s']:9.2f} {row['curve_wall_s']:9.2f} {c:>10s} "
             f"{row['speedup_vs_numpy']:8.2f} {row['speedup_of_vmapped']:10.2f}"
         )
-    print(f"vmapped: {rows[0]['sample_steps_per_s']:.3g} useful sample-steps/s (padding to P = {largest} not counted)")
-    print(f"max |w_loop - w_vmapped| = {loop_diff:.2e}; max |eps_numpy - eps_vmapped| = {eps_diff:.2e}")
+    print(
+        f"useful sample-steps/s (padding not counted): {rows[0]['sample_steps_per_s']:.3g} grouped, "
+        f"{rows[1]['sample_steps_per_s']:.3g} in one group"
+    )
+    print(
+        f"max |w_loop - w_vmapped| = {loop_diff:.2e}; max |w_one_group - w_grouped| = {group_diff:.2e}; "
+        f"max |eps_numpy - eps_vmapped| = {eps_diff:.2e}"
+    )
     curve_mean = eps_vmapped.mean(0)
     print("alpha :", " ".join(f"{a:6.2f}" for a in alphas))
     print("eps_g :", " ".join(f"{e:6.3f}" for e in curve_mean))
-    if loop_diff > 1e-3 * max(1.0, float(np.abs(weights_vmapped).max())) or eps_diff > 1e-3:
+    scale = max(1.0, float(np.abs(weights_vmapped).max()))
+    if loop_diff > 1e-3 * scale or group_diff > 1e-3 * scale or eps_diff > 1e-3:
         raise SystemExit("the loops disagree with the vmapped call")
     write_json(args.out, {
         "benchmark": "learning_curve", "args": {k: str(v) for k, v in vars(args).items()}, "machine": machine_info(),
-        "alphas": alphas.tolist(), "sizes": list(sizes), "eps_g_mean": curve_mean.tolist(), "rows": rows,
+        "alphas": alphas.tolist(), "sizes": list(sizes), "groups": [list(g) for g in groups], "automatic_num_groups": automatic,
+        "eps_g_mean": curve_mean.tolist(),
+        "rows": rows,
     })  # fmt: skip
 
 

@@ -29,15 +29,18 @@ def H(t):
 
 
 def test_teacher_perceptron_labels_flips_and_reuse():
-    """Vmapped over the flip probability (0.2 and 1: same inputs and teacher, every label flipped)."""
+    """Vmapped over the flip probability (0.2; 1: same inputs and teacher, every label flipped; 1/2: the
+    random labels of a storage problem, agreeing with the teacher half of the time)."""
     p, n, noise = 20000, 50, 0.2
-    both, teachers = jax.vmap(lambda q: data.teacher_perceptron(jax.random.key(0), p, n, label_noise=q))(jnp.array([noise, 1.0]))
+    flips = jnp.array([noise, 1.0, 0.5])
+    both, teachers = jax.vmap(lambda q: data.teacher_perceptron(jax.random.key(0), p, n, label_noise=q))(flips)
     x, y, t = (np.asarray(a, np.float64) for a in (both.x[0], both.y[0], teachers[0]))
     assert x.shape == (p, n) and y.shape == (p,) and t.shape == (n,) and both.x.dtype == jnp.float32
     assert set(np.unique(y)) == {-1.0, 1.0}
     clean = np.where(x @ t / math.sqrt(n) >= 0, 1.0, -1.0)
     assert abs(z_mean(y != clean, noise)) < Z
     np.testing.assert_array_equal(both.y[1], -clean)
+    assert abs(z_mean(np.asarray(both.y[2]) != clean, 0.5)) < Z and abs(z_mean(both.y[2], 0.0)) < Z
     assert abs(z_mean(x, 0.0)) < Z and abs(z_mean(x**2, 1.0)) < Z  # x ~ N(0, I)
     assert abs(z_mean(y, 0.0)) < Z
     # a given teacher labels fresh inputs by the same rule
@@ -47,6 +50,15 @@ def test_teacher_perceptron_labels_flips_and_reuse():
     np.testing.assert_array_equal(test_set.y, expected)
     again, _ = data.teacher_perceptron(jax.random.key(1), 500, n, teacher=teachers[0])
     np.testing.assert_array_equal(again.x, test_set.x)  # same key, same data
+
+
+def test_spherical_teachers_have_norm_sqrt_n():
+    """``weights="spherical"``: every teacher row on the sphere |w|^2 = N, labels from the same rule."""
+    key = jax.random.key(6)
+    (x, y), teacher = data.teacher_committee(key, 40, 30, 3, activation="sign", weights="spherical")
+    np.testing.assert_allclose(np.sum(np.asarray(teacher, np.float64) ** 2, axis=1), 30.0, rtol=1e-5)
+    fields = np.asarray(x, np.float64) @ np.asarray(teacher, np.float64).T
+    np.testing.assert_array_equal(y, np.where(np.sum(np.sign(fields), axis=1) >= 0, 1.0, -1.0))
 
 
 def test_teacher_linear_noise_variance_and_binary_teacher():
@@ -127,6 +139,12 @@ def test_bad_input_gives_clear_errors():
         data.teacher_perceptron(key, 10, 5, teacher=jnp.ones(4))
     with pytest.raises(ValueError, match="noise_std"):
         data.teacher_linear(key, 10, 5, noise_std=-1.0)
+    with pytest.raises(ValueError, match="noise_std"):
+        data.teacher_linear(key, 10, 5, noise_std=float("inf"))
+    with pytest.raises(TypeError, match="label_noise"):
+        data.teacher_perceptron(key, 10, 5, label_noise=True)
+    with pytest.raises(ValueError, match="scalar"):
+        data.teacher_perceptron(key, 10, 5, label_noise=jnp.zeros(2))
     with pytest.raises(ValueError, match="odd"):
         data.teacher_committee(key, 10, 5, 2, activation="sign")
     with pytest.raises(ValueError, match="does not apply"):

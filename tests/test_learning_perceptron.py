@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from jaxphys.learning import perceptron
-from jaxphys.learning.data import Dataset
+from jaxphys.learning.data import Dataset, teacher_perceptron
 from jaxphys.status import Status
 from jaxphys.testing import chi_square_p_value
 from jaxphys.theory.perceptron import gardner_capacity
@@ -101,6 +101,10 @@ def test_pattern_generators():
     teacher, data = perceptron.teacher_patterns(jax.random.key(1), 4, 3)  # the shape of the tiny cone below
     assert float(teacher @ teacher) == pytest.approx(3.0) and data.x.shape == (4, 3)
     np.testing.assert_array_equal(data.y, np.sign(data.x @ teacher))
+    # thin calls of the one generator, learning.data.teacher_perceptron
+    same, again = teacher_perceptron(jax.random.key(1), 4, 3, weights="spherical")
+    np.testing.assert_array_equal(again, teacher)
+    np.testing.assert_array_equal(same.x, data.x)
 
 
 def test_gardner_margin_inverts_the_capacity():

@@ -13,6 +13,8 @@
 * The in/out process: mean, transition probabilities and autocorrelation ``exp(-k/tau)``.
 * Reproducibility and vmapped == looped (with an equinox model holding a function), a vmapped
   learning-rate sweep with diverging runs (status), bad input.
+* Learning curves in groups of sizes equal the one padded call (same keys, same numbers up to float
+  rounding); ``size_groups`` covers every size once with the least padded work (brute force).
 
 Statistical checks compare with z-scores at 4.5 standard errors estimated from the samples
 (independent chains or seeds); with 70 such comparisons the false-failure rate for a random seed
@@ -165,11 +167,21 @@ def test_learning_curve_of_min_norm_least_squares_matches_exact_expectation():
     def metrics(w, teacher):
         return {"excess": jnp.sum((w - teacher) ** 2) / n, "teacher_norm2": jnp.sum(teacher**2) / n}
 
-    curve = train.learning_curve(
-        jax.random.key(3), lambda k: jnp.zeros(n), loss, lambda k, p: data.teacher_linear(k, p, n, noise_std=sigma),
-        optax.sgd(n / 10.0), sizes, num_seeds=seeds, num_steps=2000, eval_fn=metrics, log_every=2000,
-    )  # fmt: skip
+    def curve_of(num_seeds, num_groups):
+        return train.learning_curve(
+            jax.random.key(3), lambda k: jnp.zeros(n), loss, lambda k, p: data.teacher_linear(k, p, n, noise_std=sigma),
+            optax.sgd(n / 10.0), sizes, num_seeds=num_seeds, num_steps=2000, eval_fn=metrics, log_every=2000,
+            num_groups=num_groups,
+        )  # fmt: skip
+
+    curve = curve_of(seeds, None)  # automatic: one group (a linear model), every run padded to 96
     assert curve.status.shape == (seeds, len(sizes)) and np.all(np.asarray(curve.status) == 0)
+    # two groups (padded to 16 and 96) == one group: the same keys give the same runs (up to float
+    # rounding); split(key, 48)[:2] == split(key, 2), so two seeds of the grouped curve suffice
+    grouped = curve_of(2, 2)
+    np.testing.assert_allclose(grouped.model, curve.model[:2], rtol=1e-5, atol=1e-6)
+    for name in ("loss", "excess"):
+        np.testing.assert_allclose(grouped.history[name], curve.history[name][:2], rtol=1e-5, atol=1e-7)
     assert curve.model.shape == (seeds, len(sizes), n)
     excess = np.asarray(curve.history["excess"][:, :, -1], np.float64)
     teacher_norm2 = np.asarray(curve.history["teacher_norm2"][:, 0, -1], np.float64)
@@ -177,6 +189,45 @@ def test_learning_curve_of_min_norm_least_squares_matches_exact_expectation():
         expected = np.array([min_norm_excess(p, n, t, sigma**2) for t in teacher_norm2])  # given each teacher
         z = z_scores(excess[:, j] - expected, 0.0)
         assert abs(z) < Z, (p, excess[:, j].mean(), expected.mean(), z)
+
+
+def padded_work(sizes, labels, num_groups):
+    """Work of training ``sizes`` in groups (``labels[j]``: the group of size j), each padded to its largest."""
+    members = [[s for s, label in zip(sizes, labels) if label == g] for g in range(num_groups)]
+    return sum(len(m) * max(m) for m in members if m)
+
+
+def test_size_groups_cover_every_size_once_and_minimise_padded_work():
+    """``size_groups`` against brute force over every assignment of sizes to groups; the automatic
+    choice of ``learning_curve``; the prefix property of the batch draws that grouping relies on."""
+    rng = np.random.default_rng(40)
+    for _ in range(20):
+        sizes = [int(v) for v in rng.integers(1, 40, rng.integers(1, 7))]
+        for num_groups in (1, 2, 3):
+            groups = train.size_groups(sizes, num_groups)
+            assert sorted(j for g in groups for j in g) == list(range(len(sizes)))  # every size exactly once
+            assert 1 <= len(groups) <= num_groups and all(groups)
+            work = sum(len(g) * max(sizes[j] for j in g) for g in groups)
+            labellings = itertools.product(range(num_groups), repeat=len(sizes))  # every assignment to groups
+            best = min(padded_work(sizes, labels, num_groups) for labels in labellings)
+            assert work == best, (sizes, num_groups, groups)
+    assert train.size_groups([5, 5, 5], 3) == ((0, 1, 2),)  # equal sizes are never split
+    # automatic, 16 geometric sizes (the benchmark's grid): a network with hidden layers (here 129 parameters
+    # per input number) and a long curve -> 4 groups within 25% of the unpadded work; a linear model
+    # (padding nearly free) or a short curve (compilation dominates) -> one group
+    sizes = tuple(int(round(a * 128)) for a in np.geomspace(0.25, 4.0, 16))
+    assert train._auto_num_groups(sizes, 4 * 1000, 129 * 128, 128) == 4
+    padded = sum(len(g) * max(sizes[j] for j in g) for g in train.size_groups(sizes, 4))
+    assert padded <= 1.25 * sum(sizes) and len(sizes) * max(sizes) > 2.8 * sum(sizes)
+    assert train._auto_num_groups(sizes, 4 * 1000, 128, 128) == 1
+    assert train._auto_num_groups(sizes, 4 * 10, 129 * 128, 128) == 1
+    # a group padded to P_g draws the same batches as the full padding: the per-sample draws of fit
+    # (bernoulli, uniform) are prefix-consistent in the number of samples
+    key = jax.random.key(41)
+    np.testing.assert_array_equal(jax.random.bernoulli(key, 0.5, (12,))[:5], jax.random.bernoulli(key, 0.5, (5,)))
+    np.testing.assert_array_equal(jax.random.uniform(key, (12,))[:5], jax.random.uniform(key, (5,)))
+    with pytest.raises(ValueError, match="num_groups"):
+        train.size_groups([3, 4], 0)
 
 
 # --------------------------------------------------------------------------- Langevin

@@ -22,7 +22,10 @@ estimator, exactly at any ``N``.
 In the Bayes-optimal setting the overlap ``m_t = a^t . w* / N`` follows the state evolution
 (:func:`jaxphys.theory.state_evolution.iterate`) as ``N -> infinity``, with fluctuations
 ``O(1/sqrt(N))``. Damping (``a, v, g <- damping * old + (1 - damping) * new``) leaves the fixed
-points unchanged and helps convergence away from Bayes optimality.
+points unchanged and helps convergence away from Bayes optimality; ``adaptive_damping=True`` halves
+the step whenever the estimate reverses direction, which turns the slow or stable 2-cycles that a
+few instances fall into near a spinodal (binary perceptron at ``alpha = 1.3``: 4 of 64 at N = 1000
+without it, none with it) into convergence to the same fixed points.
 
 Priors and channels are the small objects of :mod:`jaxphys.theory.state_evolution`, re-exported
 here (:class:`GaussianPrior`, :class:`RademacherPrior`, :class:`GaussBernoulliPrior`,
@@ -164,6 +167,7 @@ def gamp(
     max_steps: int = 200,
     variances: str = "scalar",
     min_variance: float = 1e-6,
+    adaptive_damping: bool | Array = False,
 ) -> Solution:
     """Bayes-optimal GAMP estimate of the weights of a generalised linear model (module docstring).
 
@@ -183,7 +187,8 @@ def gamp(
             and its derivative are set to 0). Data sets of different sizes then share one shape:
             pad to the largest ``P`` (with finite rows, e.g. zeros) and vmap over masks, e.g. for a
             learning curve in one compilation.
-        damping: weight of the old iterate, Python float in ``[0, 1)``.
+        damping: weight of the old iterate, Python float in ``[0, 1)``; with ``adaptive_damping``, the
+            least damping used (the step ``1 - damping`` is the largest).
         tol: stopping threshold, Python float ``> 0`` (below ~1e-6 in float32 rounding may keep
             the change above it: use float64 for tighter fixed points).
         max_steps: most iterations, Python int ``>= 1`` (static: sets the trajectory length).
@@ -195,6 +200,18 @@ def gamp(
             every message of a sign channel underflows to 0 (in exact arithmetic too, at finite
             ``P``), ``A = B = 0`` and the estimate is forgotten. 0 disables the rule (e.g. for a
             linear channel with a noise variance below it; a sign channel may then end in NaN).
+        adaptive_damping: a Python bool, or a bool scalar that may be traced and vmapped over (runs
+            with and without share one compilation). Adapts the step ``beta`` (the weight of the new
+            iterate, ``1 - damping`` at most) to oscillations: when two successive changes of the estimate
+            point in opposite directions (``(a^{t+1} - a^t) . (a^t - a^{t-1}) < 0``) the step is halved (down to
+            ``(1 - damping) / 1024``), otherwise it grows by 10% back towards ``1 - damping``. A fixed
+            point whose Jacobian has an eigenvalue near or below -1 (a slowly decaying or stable
+            2-cycle, as met near the spinodal of the binary perceptron) then converges: damping by
+            ``beta`` maps the eigenvalue ``lambda`` to ``1 - beta + beta lambda``. The rule is a sign-based
+            step adaptation (Jacobs, Neural Networks 1, 295, 1988) in the spirit of the adaptive damping
+            of Vila, Schniter, Rangan, Krzakala & Zdeborova (ICASSP 2015), with the step reversal in place
+            of their cost function. The fixed points do not change; ``tol`` is applied to the change
+            rescaled to the full step, ``|a^{t+1} - a^t| (1 - damping) / beta``.
 
     Returns:
         ``Solution(value=AMPResult(mean, variance, overlap, self_overlap), status, num_steps)``;
@@ -237,11 +254,19 @@ def gamp(
     x, y = x.astype(dtype), y.astype(dtype)
     teacher = None if teacher is None else teacher.astype(dtype)
     mask = None if mask is None else (mask != 0).astype(dtype)
-    return _gamp(x, y, prior, channel, teacher, mask, damping, tol, min_variance, max_steps, variances)
+    adaptive = jnp.asarray(adaptive_damping)  # traced: runs with and without share one compilation
+    if adaptive.dtype != jnp.bool_ or adaptive.ndim != 0:
+        raise TypeError(f"adaptive_damping must be True, False or a bool scalar, got {adaptive.dtype} of shape {adaptive.shape}")
+    return _gamp(x, y, prior, channel, teacher, mask, damping, tol, min_variance, adaptive, max_steps, variances)
+
+
+# adaptive damping: halve the step on a reversal, grow it by 10% otherwise (slow growth, fast decay, as
+# in the adaptive step rules it follows), never below 1/1024 of the full step
+_STEP_SHRINK, _STEP_GROW, _STEP_FLOOR = 0.5, 1.1, 1.0 / 1024.0
 
 
 @functools.partial(jax.jit, static_argnames=("max_steps", "variances"))
-def _gamp(x, y, prior, channel, teacher, mask, damping, tol, min_variance, max_steps, variances):
+def _gamp(x, y, prior, channel, teacher, mask, damping, tol, min_variance, adaptive, max_steps, variances):
     num_examples, num_weights = x.shape
     dtype = x.dtype
     sqrt_n = math.sqrt(num_weights)
@@ -264,7 +289,7 @@ def _gamp(x, y, prior, channel, teacher, mask, damping, tol, min_variance, max_s
 
     trajectory = jnp.full((max_steps + 1, 2), jnp.nan, dtype).at[0].set(overlaps(a))
 
-    def step(a, v, g):
+    def step(a, v, g, damping):
         V = output_variance(v)
         omega = x @ a / sqrt_n - V * g
         g_new, dg = channel.denoise(y, omega, V)
@@ -281,21 +306,29 @@ def _gamp(x, y, prior, channel, teacher, mask, damping, tol, min_variance, max_s
         # change = NaN: the estimate became non-finite
         return (change > tol) & (jnp.mean(v) >= min_variance) & ~jnp.isnan(change)
 
+    full_step = 1.0 - damping
+
     def keep_going(carry):
-        _, v, _, t, change, _ = carry
+        _, v, _, t, change, _, _ = carry
         return (t < max_steps) & unresolved(v, change)
 
     def body(carry):
-        a, v, g, t, _, trajectory = carry
-        a_new, v_new, g_new = step(a, v, g)
-        change = jnp.sqrt(jnp.mean((a_new - a) ** 2) / rho)
+        a, v, g, t, _, trajectory, (step_size, last_move) = carry
+        a_new, v_new, g_new = step(a, v, g, jnp.where(adaptive, 1.0 - step_size, damping))
+        move = a_new - a
+        change = jnp.sqrt(jnp.mean(move**2) / rho) * (full_step / step_size)
         finite = jnp.all(jnp.isfinite(a_new)) & jnp.all(jnp.isfinite(v_new))
         change = jnp.where(finite, change, jnp.nan)
         trajectory = trajectory.at[t + 1].set(overlaps(a_new))
-        return a_new, v_new, g_new, t + 1, change, trajectory
+        reversal = move @ last_move < 0
+        shrunk = jnp.maximum(_STEP_SHRINK * step_size, _STEP_FLOOR * full_step)
+        adapted = jnp.where(reversal, shrunk, jnp.minimum(_STEP_GROW * step_size, full_step))
+        step_size = jnp.where(adaptive, adapted, step_size)
+        return a_new, v_new, g_new, t + 1, change, trajectory, (step_size, move)
 
-    init = (a, v, g, jnp.int32(0), jnp.asarray(jnp.inf, dtype), trajectory)
-    a, v, g, steps, change, trajectory = jax.lax.while_loop(keep_going, body, init)
+    adaptation = (jnp.asarray(full_step, dtype), jnp.zeros_like(a))
+    init = (a, v, g, jnp.int32(0), jnp.asarray(jnp.inf, dtype), trajectory, adaptation)
+    a, v, g, steps, change, trajectory, _ = jax.lax.while_loop(keep_going, body, init)
     # hold the last value after the final iteration, so trajectories of instances average
     index = jnp.minimum(jnp.arange(max_steps + 1), steps)
     trajectory = trajectory[index]

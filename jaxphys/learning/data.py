@@ -2,9 +2,9 @@
 
 Generators (all take a typed ``key`` first, draw inputs ``x ~ N(0, I_N)`` unless stated, and return
 ``(Dataset, teacher)`` so a test set labelled by the same teacher is one more call with
-``teacher=...``): :func:`teacher_perceptron` (sign teacher, label flips), :func:`teacher_linear`
-(noisy linear regression), :func:`teacher_committee` (soft or hard committee machine) and
-:func:`gaussian_mixture`. Noise levels and the mixture's signal-to-noise ratio may be traced, so
+``teacher=...``): :func:`teacher_perceptron` (sign teacher, label flips; random labels for storage
+problems), :func:`teacher_linear` (noisy linear regression), :func:`teacher_committee` (soft or hard
+committee machine) and :func:`gaussian_mixture`. Noise levels and the mixture's signal-to-noise ratio may be traced, so
 they can be vmapped over. No function here downloads anything at run time.
 """
 
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .._validate import as_count
+from .._validate import as_count, real_scalar
 from ..models.base import float_dtype, is_concrete
 from ..typing import PRNGKey
 
@@ -70,7 +70,7 @@ def digits(*, binarize: bool = False, spins: bool = False, dtype=jnp.float32) ->
 
 # --------------------------------------------------------------------------- teacher-student generators
 
-_WEIGHTS = ("gaussian", "binary")
+_WEIGHTS = ("gaussian", "binary", "spherical")
 _ACTIVATIONS = {
     "erf": lambda h: jax.scipy.special.erf(h / math.sqrt(2.0)),
     "relu": lambda h: jnp.maximum(h, 0.0),
@@ -96,28 +96,6 @@ def _float_dtype(dtype):
     return dtype
 
 
-def _scalar(value, name: str, *, low: float, high: float = math.inf, dtype=None) -> Array:
-    """A real scalar (possibly traced, so it can be vmapped over), checked to lie in [low, high] when concrete."""
-    arr = _real_scalar(value, name, dtype)
-    if is_concrete(arr):
-        v = float(arr)
-        if not (low <= v <= high):
-            raise ValueError(f"{name} must lie in [{low}, {high}], got {v}")
-    return arr
-
-
-def _real_scalar(value, name: str, dtype=None) -> Array:
-    """A real scalar (bool, non-real dtypes and arrays rejected) as a float of ``dtype`` (default: float_dtype())."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got the bool {value!r}")
-    arr = jnp.asarray(value)
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
-        raise TypeError(f"{name} must be a real number, got dtype {arr.dtype}")
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}; vmap over an array of values instead")
-    return arr.astype(_float_dtype(dtype))
-
-
 def _check_teacher(teacher, shape: tuple[int, ...], weights: str, dtype) -> Array | None:
     """A given teacher as an array of ``shape`` and ``dtype``; ``None`` (draw one) after checking ``weights``."""
     if teacher is None:
@@ -135,11 +113,23 @@ def _check_teacher(teacher, shape: tuple[int, ...], weights: str, dtype) -> Arra
 
 
 def _teacher(key, shape: tuple[int, ...], weights: str, teacher, dtype) -> Array:
+    """The given teacher, or rows of i.i.d. ``N(0, 1)`` ("gaussian"), ``+-1`` ("binary") or ``N(0, 1)``
+    rescaled to ``|w|^2 = N`` ("spherical": uniform on the sphere of radius ``sqrt N``)."""
     if teacher is not None:
         return teacher
     if weights == "binary":
         return jax.random.rademacher(key, shape, dtype)
-    return jax.random.normal(key, shape, dtype)
+    w = jax.random.normal(key, shape, dtype)
+    if weights == "spherical":
+        w = w * (math.sqrt(shape[-1]) / jnp.linalg.norm(w, axis=-1, keepdims=True))
+    return w
+
+
+def _normal_matrix(key, p: int, n: int, dtype) -> Array:
+    """(P, N) standard normals, drawn flat: the same numbers as ``jax.random.normal(key, (p, n))``
+    (threefry counters run over the flattened index), but XLA CPU compiles the draw several times
+    faster for a small trailing dimension (N ~ 10; seconds for a vmapped batch, measured with jax 0.10)."""
+    return jax.random.normal(key, (p * n,), dtype).reshape(p, n)
 
 
 def _flip(key, labels: Array, label_noise: Array) -> Array:
@@ -164,18 +154,21 @@ def teacher_perceptron(
     """Teacher-student perceptron data: ``y = sign(w* . x / sqrt N)``, each label flipped with probability ``label_noise``.
 
     Inputs ``x ~ N(0, I_N)``; teacher ``w*`` with i.i.d. ``N(0, 1)`` (``weights="gaussian"``) or uniform
-    ``+-1`` (``"binary"``) entries, so ``|w*|^2 ~ N`` and the field ``w* . x / sqrt N`` is O(1). With
-    ``label_noise = 0`` a student with normalised teacher overlap ``R`` errs on a fresh input with
-    probability ``arccos(R) / pi`` (Engel & Van den Broeck, *Statistical Mechanics of Learning*, ch. 2);
-    label noise ``p`` adds ``p (1 - 2 arccos(R)/pi)``.
+    ``+-1`` (``"binary"``) entries, so ``|w*|^2 ~ N`` and the field ``w* . x / sqrt N`` is O(1), or
+    uniform on the sphere ``|w*|^2 = N`` (``"spherical"``, the teacher of the replica theory in
+    :mod:`jaxphys.theory.teacher_student`). With ``label_noise = 0`` a student with normalised teacher
+    overlap ``R`` errs on a fresh input with probability ``arccos(R) / pi`` (Engel & Van den Broeck,
+    *Statistical Mechanics of Learning*, ch. 2); label noise ``p`` adds ``p (1 - 2 arccos(R)/pi)``.
+    ``label_noise = 1/2`` gives the storage problem: labels uniform on ``+-1`` and independent of the
+    inputs (``y = s e`` with ``e = +-1`` a fair coin independent of ``s = sign(w* . x)``).
 
     Args:
         key: typed key (``jax.random.key``); the teacher, the inputs and the flips use independent
             streams split from it.
         num_samples: ``P >= 1``.
         dim: input dimension ``N >= 1``.
-        weights: teacher prior, ``"gaussian"`` or ``"binary"`` (ignored when ``teacher`` is given).
-        label_noise: flip probability in [0, 1] (may be traced, e.g. vmapped over).
+        weights: teacher prior, ``"gaussian"``, ``"binary"`` or ``"spherical"`` (ignored when ``teacher`` is given).
+        label_noise: flip probability in [0, 1] (may be traced, e.g. vmapped over); 1/2 for random labels.
         teacher: an existing teacher (N,), e.g. to draw a test set labelled by the training set's
             teacher (use a different ``key`` for it).
         dtype: floating dtype of ``x``, ``y`` and the teacher (default float32, float64 under x64).
@@ -190,7 +183,7 @@ def teacher_perceptron(
     _check_key(key)
     p, n = as_count(num_samples, "num_samples"), as_count(dim, "dim")
     dtype = _float_dtype(dtype)
-    noise = _scalar(label_noise, "label_noise", low=0.0, high=1.0, dtype=dtype)
+    noise = real_scalar(label_noise, "label_noise", low=0.0, high=1.0, dtype=dtype)
     return _teacher_perceptron(key, noise, _check_teacher(teacher, (n,), weights, dtype), p, n, weights, dtype)
 
 
@@ -198,7 +191,7 @@ def teacher_perceptron(
 def _teacher_perceptron(key, noise, teacher, p, n, weights, dtype):
     key_teacher, key_x, key_flip = jax.random.split(key, 3)
     w = _teacher(key_teacher, (n,), weights, teacher, dtype)
-    x = jax.random.normal(key_x, (p, n), dtype)
+    x = _normal_matrix(key_x, p, n, dtype)
     y = _flip(key_flip, _sign(x @ w / math.sqrt(n)), noise)
     return Dataset(x, y), w
 
@@ -223,7 +216,7 @@ def teacher_linear(
         num_samples: ``P >= 1``.
         dim: ``N >= 1``.
         noise_std: output noise standard deviation ``>= 0`` (may be traced).
-        weights: teacher prior, ``"gaussian"`` or ``"binary"`` (ignored when ``teacher`` is given).
+        weights: teacher prior, ``"gaussian"``, ``"binary"`` or ``"spherical"`` (ignored when ``teacher`` is given).
         teacher: an existing teacher (N,).
         dtype: floating dtype.
 
@@ -236,7 +229,7 @@ def teacher_linear(
     _check_key(key)
     p, n = as_count(num_samples, "num_samples"), as_count(dim, "dim")
     dtype = _float_dtype(dtype)
-    std = _scalar(noise_std, "noise_std", low=0.0, dtype=dtype)
+    std = real_scalar(noise_std, "noise_std", low=0.0, high_open=True, dtype=dtype)
     return _teacher_linear(key, std, _check_teacher(teacher, (n,), weights, dtype), p, n, weights, dtype)
 
 
@@ -244,7 +237,7 @@ def teacher_linear(
 def _teacher_linear(key, std, teacher, p, n, weights, dtype):
     key_teacher, key_x, key_noise = jax.random.split(key, 3)
     w = _teacher(key_teacher, (n,), weights, teacher, dtype)
-    x = jax.random.normal(key_x, (p, n), dtype)
+    x = _normal_matrix(key_x, p, n, dtype)
     y = x @ w / math.sqrt(n) + std * jax.random.normal(key_noise, (p,), dtype)
     return Dataset(x, y), w
 
@@ -281,7 +274,8 @@ def teacher_committee(
         activation: see above.
         noise_std: Gaussian output noise (soft machines only; may be traced).
         label_noise: flip probability (``"sign"`` only; may be traced).
-        weights: teacher prior, ``"gaussian"`` or ``"binary"`` (ignored when ``teacher`` is given).
+        weights: teacher prior, ``"gaussian"``, ``"binary"`` or ``"spherical"`` (each row normalised; ignored
+            when ``teacher`` is given).
         teacher: an existing teacher (K, N).
         dtype: floating dtype.
 
@@ -302,8 +296,8 @@ def teacher_committee(
         raise TypeError(f"activation must be a name or a callable, got {type(activation).__name__}")
     if hard and k % 2 == 0:
         raise ValueError(f"a hard committee machine (activation='sign') needs an odd num_hidden to break ties, got {k}")
-    std = _scalar(noise_std, "noise_std", low=0.0, dtype=dtype)
-    flip = _scalar(label_noise, "label_noise", low=0.0, high=1.0, dtype=dtype)
+    std = real_scalar(noise_std, "noise_std", low=0.0, high_open=True, dtype=dtype)
+    flip = real_scalar(label_noise, "label_noise", low=0.0, high=1.0, dtype=dtype)
     wrong, name = (std, "noise_std") if hard else (flip, "label_noise")
     if is_concrete(wrong) and float(wrong) != 0.0:
         use = "label_noise (a flip probability)" if hard else "noise_std (Gaussian output noise)"
@@ -317,7 +311,7 @@ def _teacher_committee(key, std, flip, teacher, p, n, k, activation, weights, dt
     hard = isinstance(activation, str) and activation == "sign"
     key_teacher, key_x, key_noise = jax.random.split(key, 3)
     w = _teacher(key_teacher, (k, n), weights, teacher, dtype)
-    x = jax.random.normal(key_x, (p, n), dtype)
+    x = _normal_matrix(key_x, p, n, dtype)
     fields = x @ w.T / math.sqrt(n)  # (P, K)
     if hard:
         y = _flip(key_noise, _sign(jnp.sum(_sign(fields), axis=-1)), flip)
@@ -369,7 +363,7 @@ def gaussian_mixture(
     _check_key(key)
     p, n = as_count(num_samples, "num_samples"), as_count(dim, "dim")
     dtype = _float_dtype(dtype)
-    std = _scalar(noise_std, "noise_std", low=0.0, dtype=dtype)
+    std = real_scalar(noise_std, "noise_std", low=0.0, high_open=True, dtype=dtype)
     if means is not None:
         means = jnp.asarray(means)
         if means.ndim != 2 or means.shape[1] != n:
@@ -383,7 +377,7 @@ def gaussian_mixture(
         snr = None
     else:
         k = 2 if num_clusters is None else as_count(num_clusters, "num_clusters", minimum=2)
-        snr = _scalar(snr, "snr", low=0.0, dtype=dtype)
+        snr = real_scalar(snr, "snr", low=0.0, high_open=True, dtype=dtype)
     if probabilities is None:
         logits = jnp.zeros((k,), dtype)
     else:
@@ -409,5 +403,5 @@ def _gaussian_mixture(key, means, snr, std, logits, p, n, k, dtype):
             directions = jax.random.normal(key_means, (k, n), dtype)
         means = jnp.sqrt(snr) * std * directions / jnp.linalg.norm(directions, axis=-1, keepdims=True)
     y = jax.random.categorical(key_labels, logits, shape=(p,)).astype(jnp.int32)
-    x = means[y] + std * jax.random.normal(key_z, (p, n), dtype)
+    x = means[y] + std * _normal_matrix(key_z, p, n, dtype)
     return Dataset(x, y), means

@@ -56,7 +56,7 @@ from ..status import Solution, Status, flag, ok
 from ..theory.fixed_point import bracket_root
 from ..theory.perceptron import gardner_capacity
 from ..typing import PRNGKey
-from .data import Dataset
+from .data import Dataset, teacher_perceptron
 
 __all__ = [
     "MaxMargin",
@@ -78,14 +78,11 @@ _DIRECTIONS = ("coordinate", "random")
 # --------------------------------------------------------------------------- data
 
 
-def _normal_matrix(key, p, n, dtype):
-    """(P, N) standard normals drawn flat: XLA CPU compiles threefry for a small trailing dimension
-    (N ~ 10) several times slower, seconds for a vmapped batch (measured with jax 0.10)."""
-    return jax.random.normal(key, (p * n,), dtype).reshape(p, n)
-
-
 def random_patterns(key: PRNGKey, num_patterns: int, num_inputs: int, *, dtype=None) -> Dataset:
     """Storage problem: ``P`` inputs ``x^mu ~ N(0, I_N)`` with independent uniform labels ``y^mu = +-1``.
+
+    A thin call of :func:`jaxphys.learning.data.teacher_perceptron` with ``label_noise=1/2`` (a label
+    flipped with probability 1/2 is a fair coin, independent of the inputs and of the teacher).
 
     Args:
         key: typed PRNG key.
@@ -97,24 +94,18 @@ def random_patterns(key: PRNGKey, num_patterns: int, num_inputs: int, *, dtype=N
         ``Dataset(x, y)``, ``x`` (P, N) and ``y`` (P,) of ``dtype``.
 
     Raises:
-        TypeError/ValueError: sizes that are not ints >= 1.
+        TypeError/ValueError: an untyped key, sizes that are not ints >= 1.
     """
-    p = as_count(num_patterns, "num_patterns")
-    n = as_count(num_inputs, "num_inputs")
-    return _random_patterns(key, p, n, jnp.dtype(float_dtype() if dtype is None else dtype))
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def _random_patterns(key, p, n, dtype):
-    key_x, key_y = jax.random.split(key)
-    x = _normal_matrix(key_x, p, n, dtype)
-    y = jnp.where(jax.random.bernoulli(key_y, 0.5, (p,)), 1.0, -1.0).astype(dtype)
-    return Dataset(x, y)
+    p, n = as_count(num_patterns, "num_patterns"), as_count(num_inputs, "num_inputs")
+    return teacher_perceptron(key, p, n, label_noise=0.5, dtype=dtype)[0]
 
 
 def teacher_patterns(key: PRNGKey, num_patterns: int, num_inputs: int, *, dtype=None) -> tuple[Float[Array, " n"], Dataset]:
     """Teacher-student problem: a spherical teacher ``w*`` (``|w*|^2 = N``, uniform direction) labels
     ``P`` inputs ``x^mu ~ N(0, I_N)`` by ``y^mu = sign(w* . x^mu)``.
+
+    A thin call of :func:`jaxphys.learning.data.teacher_perceptron` with ``weights="spherical"``
+    (note the order of the results, teacher first).
 
     Args:
         key: typed PRNG key.
@@ -126,21 +117,11 @@ def teacher_patterns(key: PRNGKey, num_patterns: int, num_inputs: int, *, dtype=
         ``(teacher, Dataset(x, y))``: teacher (N,), ``x`` (P, N), ``y`` (P,) in ``{-1, +1}``.
 
     Raises:
-        TypeError/ValueError: sizes that are not ints >= 1.
+        TypeError/ValueError: an untyped key, sizes that are not ints >= 1.
     """
-    p = as_count(num_patterns, "num_patterns")
-    n = as_count(num_inputs, "num_inputs")
-    return _teacher_patterns(key, p, n, jnp.dtype(float_dtype() if dtype is None else dtype))
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def _teacher_patterns(key, p, n, dtype):
-    key_teacher, key_x = jax.random.split(key)
-    teacher = jax.random.normal(key_teacher, (n,), dtype)
-    teacher = teacher * (math.sqrt(n) / jnp.linalg.norm(teacher))
-    x = _normal_matrix(key_x, p, n, dtype)
-    y = jnp.where(x @ teacher >= 0, 1.0, -1.0).astype(dtype)
-    return teacher, Dataset(x, y)
+    p, n = as_count(num_patterns, "num_patterns"), as_count(num_inputs, "num_inputs")
+    data, teacher = teacher_perceptron(key, p, n, weights="spherical", dtype=dtype)
+    return teacher, data
 
 
 # --------------------------------------------------------------------------- exact and theory references
