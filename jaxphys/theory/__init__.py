@@ -14,6 +14,7 @@ from . import signal_propagation as signal_propagation, dmft as dmft
 from . import archetype as archetype
 from . import state_evolution as state_evolution
 from . import online as online
+from . import rmt as rmt
 from . import random_features as random_features
-from . import kernel_renormalization as kernel_renormalization
 from . import committee as committee
+from . import kernel_renormalization as kernel_renormalization
