@@ -33,6 +33,7 @@ import scipy.integrate
 import scipy.optimize
 import scipy.stats
 
+from jaxphys import mc
 from jaxphys.observables import stats
 from jaxphys.status import Status
 from jaxphys.theory import kernel_renormalization as kr
@@ -259,7 +260,7 @@ def test_bad_input_raises(call, match):
 
 @functools.partial(jax.jit, static_argnames=("num_hidden", "num_leapfrog", "num_steps", "num_chains"))
 def _hmc_chains(key, x, y, x_test, T, step_size, erf, *, num_hidden, num_leapfrog, num_steps, num_chains):
-    """Hybrid Monte Carlo (Duane et al. 1987; Neal 2011) of exp(-|y - f|^2 / 2T) N(W; 0, 1) N(v; 0, 1).
+    """Hybrid Monte Carlo (jaxphys.mc.hmc) of exp(-|y - f|^2 / 2T) N(W; 0, 1) N(v; 0, 1).
 
     f(x) = v . phi(W x / sqrt N0) / sqrt N1 (lambda0 = lambda1 = 1), phi = erf if the (traced) flag
     ``erf`` is set, else the identity (so both networks share one compilation); the parameters are one flat
@@ -279,41 +280,28 @@ def _hmc_chains(key, x, y, x_test, T, step_size, erf, *, num_hidden, num_leapfro
         W, v = theta[:num_first].reshape(num_hidden, num_inputs), theta[num_first:]
         return phi(inputs @ W.T / math.sqrt(num_inputs)) @ v / math.sqrt(num_hidden)
 
-    def energy(theta):
+    def energy(theta):  # the temperature is in the energy: sampled at beta = 1
         return 0.5 * jnp.sum((y - output(theta, x)) ** 2) / T + 0.5 * jnp.sum(theta**2)
 
-    grad = jax.grad(energy)
+    sampler = mc.hmc(step_size, num_leapfrog, jitter=0.2)
 
-    def step(theta, key):
-        k_momentum, k_uniform = jax.random.split(key)
-        uniform = jax.random.uniform(k_uniform, (2,), x.dtype)
-        eps = step_size * (0.8 + 0.4 * uniform[0])
-        p0 = jax.random.normal(k_momentum, theta.shape, x.dtype)
-
-        def leapfrog(carry, _):
-            q, p, g = carry
-            p = p - 0.5 * eps * g
-            q = q + eps * p
-            g = grad(q)
-            return (q, p - 0.5 * eps * g, g), None
-
-        (q, p, _), _ = jax.lax.scan(leapfrog, (theta, p0, grad(theta)), None, length=num_leapfrog)
-        log_ratio = energy(theta) - energy(q) + 0.5 * (jnp.sum(p0**2) - jnp.sum(p**2))
-        accept = jnp.log(uniform[1]) < log_ratio
-        theta = jnp.where(accept, q, theta)
+    def step(state, key):
+        state, info = sampler.step(key, state, energy, 1.0)
+        theta = state.position
         f = output(theta, x)
         observables = {
             "Q": jnp.sum(theta[num_first:] ** 2) / num_hidden,
             "train": jnp.mean((y - f) ** 2),
             "f_test": output(theta, x_test),
-            "accept": accept.astype(x.dtype),
+            "accept": info.accepted.astype(x.dtype),
+            "status": state.status,
         }
-        return theta, observables
+        return state, observables
 
     def chain(key):
         k_init, k_steps = jax.random.split(key)
         theta = jax.random.normal(k_init, (num_first + num_hidden,), x.dtype)
-        return jax.lax.scan(step, theta, jax.random.split(k_steps, num_steps))[1]
+        return jax.lax.scan(step, sampler.init(energy, theta), jax.random.split(k_steps, num_steps))[1]
 
     return jax.vmap(chain)(jax.random.split(key, num_chains))
 
@@ -354,6 +342,7 @@ def _sample(
         jax.random.key(seed + 100), f32(x), f32(y), f32(x_test), f32(T), f32(step_size), jnp.asarray(activation == "erf"),
         num_hidden=num_hidden, num_leapfrog=num_leapfrog, num_steps=num_steps, num_chains=num_chains,
     )  # fmt: skip
+    assert int(jnp.max(observables.pop("status"))) == 0
     observables = jax.tree.map(lambda a: a.astype(jnp.float64), observables)
     assert float(jnp.mean(observables["accept"])) > 0.7  # the step size suits the stiffest direction
     burn_in = num_steps // 5  # Q relaxes in a few trajectories; 20% is ample

@@ -17,3 +17,4 @@ from .tempering import (
 from .block_gibbs import BlockGibbsState as BlockGibbsState, block_gibbs as block_gibbs
 from .dense import dense as dense
 from .ais import AISResult as AISResult, ais as ais, log_mean_exp as log_mean_exp, rbm_ais as rbm_ais
+from .hmc import ContinuousState as ContinuousState, HMCInfo as HMCInfo, LangevinInfo as LangevinInfo, adapt_step_size as adapt_step_size, hmc as hmc, langevin as langevin, mala as mala

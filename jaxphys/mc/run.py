@@ -105,7 +105,9 @@ def run(
         burn_in: discarded sweeps first; default ``num_sweeps // 10``.
         observables: name -> ``(model, spins) -> scalar``; default ``observables.STANDARD``
             (energy, magnetization, abs_magnetization, m2, m4, energy2; all per spin).
-        x0: initial configuration (int8 +-1, model shape); default uniformly random.
+        x0: initial configuration (int8 +-1, model shape); default uniformly random. Required for
+            continuous samplers (:func:`jaxphys.mc.hmc` etc.), whose observables get ``state.spins``
+            = ``state.position``.
         thin: measure every ``thin``-th sweep.
         num_bins: bins of the on-device reduction (error bars need ``num_bins >= 16``; fewer
             measurements than bins use one bin per measurement).
@@ -125,7 +127,9 @@ def run(
     burn_in = num_sweeps // 10 if burn_in is None else burn_in
     _check_run_arguments(sampler, num_sweeps, burn_in, thin, num_bins, observables)
     beta = check_beta(beta)
-    if x0 is not None:
+    if x0 is None and not hasattr(model, "spin_shape"):
+        raise TypeError("the model has no spin_shape to draw a random start from; pass x0 (e.g. the initial position of mc.hmc)")
+    if x0 is not None and hasattr(model, "check_spins"):  # continuous samplers' models have none
         model.check_spins(x0)
     bar = (min(num_bins, num_sweeps // thin), "mc.run bins", "bin")
     result = _progress.call(
