@@ -88,6 +88,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._validate import as_count
+from ..mc.hmc import mala
 from ..models.base import is_concrete
 from ..status import Solution, Status, flag
 from ._params import jit_broadcast
@@ -818,19 +819,8 @@ def _log_density(W, alpha_tilde, gamma):
     return -N * (alpha_tilde * eps + 0.5 * gamma * jnp.trace(Qm))
 
 
-def _mala_step(carry, key, alpha_tilde, gamma, h):
-    W, logp, grad, accepted = carry
-    noise_key, accept_key = jax.random.split(key)
-    proposal = W + h * grad + jnp.sqrt(2.0 * h) * jax.random.normal(noise_key, W.shape, W.dtype)
-    logp_new, grad_new = jax.value_and_grad(_log_density)(proposal, alpha_tilde, gamma)
-    forward = -jnp.sum((proposal - W - h * grad) ** 2) / (4.0 * h)
-    backward = -jnp.sum((W - proposal - h * grad_new) ** 2) / (4.0 * h)
-    log_ratio = logp_new - logp + backward - forward
-    accept = jnp.log(jax.random.uniform(accept_key, (), W.dtype)) < log_ratio
-    W = jnp.where(accept, proposal, W)
-    logp = jnp.where(accept, logp_new, logp)
-    grad = jnp.where(accept, grad_new, grad)
-    return W, logp, grad, accepted + accept
+def _energy(W, alpha_tilde, gamma):
+    return -_log_density(W, alpha_tilde, gamma)
 
 
 @functools.partial(jax.jit, static_argnums=(5, 6, 7))
@@ -838,20 +828,28 @@ def _sample(key, W0, alpha_tilde, gamma, step_size, num_records, record_every, b
     # Burn-in and recording share one scan (one compiled copy of the MALA step): the burn-in is
     # ceil(burn_in / record_every) records that are dropped.
     num_burn = -(-burn_in // record_every)
-    logp, grad = jax.value_and_grad(_log_density)(W0, alpha_tilde, gamma)
+    sampler = mala(step_size)
+    energy = jax.tree_util.Partial(_energy, alpha_tilde=alpha_tilde, gamma=gamma)
+
+    def steps(carry, keys):
+        def body(i, c):
+            state, accepted = c
+            state, info = sampler.step(keys[i], state, energy, 1.0)
+            return state, accepted + info.accepted
+
+        return jax.lax.fori_loop(0, record_every, body, carry)
 
     def record(carry, k):
-        keys = jax.random.split(k, record_every)
-        carry = jax.lax.fori_loop(0, record_every, lambda i, c: _mala_step(c, keys[i], alpha_tilde, gamma, step_size), carry)
-        return carry, (overlaps(carry[0]), carry[3])
+        carry = steps(carry, jax.random.split(k, record_every))
+        return carry, (overlaps(carry[0].position), carry[1])
 
-    carry = (W0, logp, grad, jnp.zeros((), jnp.int32))
-    carry, (trace, accepted) = jax.lax.scan(record, carry, jax.random.split(key, num_burn + num_records))
-    W, logp, _, _ = carry
+    carry = (sampler.init(energy, W0), jnp.zeros((), jnp.int32))
+    (state, _), (trace, accepted) = jax.lax.scan(record, carry, jax.random.split(key, num_burn + num_records))
+    W = state.position
     trace = jax.tree_util.tree_map(lambda x: x[num_burn:], trace)
     accepted_before = accepted[num_burn - 1] if num_burn else 0
     acceptance = (accepted[-1] - accepted_before) / (num_records * record_every)
-    status = flag(jnp.zeros((), jnp.int32), Status.NAN, ~jnp.isfinite(logp) | ~jnp.all(jnp.isfinite(W)))
+    status = flag(state.status, Status.NAN, ~jnp.isfinite(state.energy) | ~jnp.all(jnp.isfinite(W)))
     status = flag(status, Status.INVALID_PARAMETER, ~(alpha_tilde >= 0) | ~(gamma >= 0) | ~(step_size > 0))
     return Chain(trace, acceptance, W, status)
 
@@ -869,9 +867,9 @@ def sample(
 ) -> Chain:
     """Sample the high-temperature Gibbs measure ``P(W) ~ exp(-N [alpha_tilde eps_g + (gamma/2) tr Q])`` by MALA.
 
-    The Metropolis-adjusted Langevin algorithm (Roberts & Tweedie, Bernoulli 2, 341, 1996):
-    propose ``W' = W + h grad ln P(W) + sqrt(2 h) xi`` and accept with the Metropolis-Hastings
-    ratio, so the chain samples ``P`` exactly at any step ``h``. ``eps_g`` is the matrix formula
+    The Metropolis-adjusted Langevin algorithm (Roberts & Tweedie, Bernoulli 2, 341, 1996;
+    :func:`jaxphys.mc.mala`): propose ``W' = W + h grad ln P(W) + sqrt(2 h) xi`` and accept with the
+    Metropolis-Hastings ratio, so the chain samples ``P`` exactly at any step ``h``. ``eps_g`` is the matrix formula
     of :func:`jaxphys.theory.online.eps_g` evaluated on ``Q(W) = W W^T / N``,
     ``R(W) = W B^T / N`` (teacher ``B = sqrt(N) e_n``); nothing of the site-symmetric theory is
     used, so the sampled overlaps test it. Choose ``h`` of the order of the variance per weight
