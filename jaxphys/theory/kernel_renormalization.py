@@ -66,7 +66,6 @@ from .._validate import as_count
 from . import fixed_point
 from ._params import parameter, temperature
 from .quadrature import _concrete
-from .signal_propagation import erf_kernel
 
 __all__ = [
     "nngp_kernel",
@@ -179,10 +178,12 @@ def nngp_kernel(
     Closed forms (``q = |x|^2 / (lambda0 N0)``, ``c = x . x' / (lambda0 N0)``):
 
     * ``"linear"``: ``c``;
-    * ``"erf"``: ``(2 / pi) arcsin(2 c / sqrt((1 + 2 q)(1 + 2 q')))`` (Williams 1997, via
-      :func:`jaxphys.theory.signal_propagation.erf_kernel`);
+    * ``"erf"``: ``(2 / pi) arcsin(2 c / sqrt((1 + 2 q)(1 + 2 q')))`` (Williams 1997);
     * ``"relu"``: ``(1 / 2 pi) sqrt(q q') (sin t + (pi - t) cos t)``, ``cos t = c / sqrt(q q')``
       (arc-cosine kernel, Cho & Saul 2009).
+
+    Computed by :func:`jaxphys.ntk.analytic.mlp` (depth 1, ``sigma_w2 = 1 / lambda0``, no biases) divided
+    by its readout variance.
 
     Args:
         x1: inputs, float array (P1, N0).
@@ -207,21 +208,15 @@ def nngp_kernel(
     if x1.shape[1] != x2.shape[1]:
         raise ValueError(f"x1 and x2 must have the same input dimension N0, got {x1.shape[1]} and {x2.shape[1]}")
     lambda0 = _scalar(_positive(lambda0, "lambda0"), "lambda0")
-    scale = lambda0 * x1.shape[1]
-    q1 = jnp.sum(x1**2, axis=1) / scale
-    if diagonal:
-        q2, c = q1, q1
-    else:
-        q2 = jnp.sum(x2**2, axis=1) / scale
-        q1, q2, c = q1[:, None], q2[None, :], x1 @ x2.T / scale
-    if activation == "linear":
-        return c
-    if activation == "erf":
-        return erf_kernel(q1, q2, c)
-    norm = jnp.sqrt(q1 * q2)
-    safe = jnp.where(norm > 0, norm, 1.0)
-    t = jnp.arccos(jnp.clip(c / safe, -1.0, 1.0))
-    return jnp.where(norm > 0, norm / (2.0 * jnp.pi) * (jnp.sin(t) + (jnp.pi - t) * jnp.cos(t)), 0.0)
+    # The infinite-width NNGP of a one-hidden-layer network with sigma_w2 = 1 / lambda0 and no biases is
+    # sigma_w2 E phi(h) phi(h') (the readout layer adds the factor sigma_w2): the same closed forms.
+    from ..ntk import analytic  # ntk imports theory: import here
+
+    nngp, _ = analytic.mlp(
+        x1, None if diagonal or x2 is x1 else x2, depth=1, activation=activation, sigma_w2=1.0 / lambda0, sigma_b2=0.0,
+        diagonal=diagonal,
+    )  # fmt: skip
+    return lambda0 * nngp
 
 
 # --------------------------------------------------------------------------- action and saddle point
