@@ -64,6 +64,7 @@ def test_se_fixed_points_match_replica_spherical():
     np.testing.assert_allclose(sol.value.mse, 1.0 - np.asarray(replica.value.q), atol=1e-9)
 
 
+@pytest.mark.slow  # suite time (20 s); the default perceptron_learning notebook asserts the same jump
 @pytest.mark.usefixtures("x64")
 def test_se_binary_follows_metastable_branch_then_jumps():
     """Below alpha_alg = 1.493 SE sits on the replica metastable branch; where that branch has ended

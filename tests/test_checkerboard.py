@@ -187,6 +187,7 @@ def test_sweep_equals_independent_reference(shape, rule, generator):
     assert float(info.acceptance_rate) == pytest.approx(np.mean(expected != np.asarray(spins)), abs=1e-7)
 
 
+@pytest.mark.slow  # suite time (23 s: a Python reference sweep); the float32 sweeps above check the same kernel
 def test_sweep_equals_reference_with_x64():
     with jax.enable_x64(True):
         for shape, rule in [((4, 8), "metropolis"), ((2, 2, 6), "heatbath")]:

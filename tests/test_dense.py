@@ -28,8 +28,20 @@ def _models(n):
     }
 
 
-@pytest.mark.parametrize("rule,reference", [("metropolis", mc.metropolis("sequential")), ("heatbath", mc.heatbath("sequential"))])
-@pytest.mark.parametrize("name", ["sk-field", "hopfield-lowrank", "hopfield-dense"])
+_REFERENCES = {"metropolis": mc.metropolis("sequential"), "heatbath": mc.heatbath("sequential")}
+# Suite time: both rules on SK couplings with a field and Metropolis on the low-rank Hopfield path run by
+# default; the dense-Hopfield and low-rank heat-bath combinations (the same block code) with -m slow.
+_SAME_CHAIN_CASES = [
+    pytest.param(rule, _REFERENCES[rule], name, id=f"{name}-{rule}", marks=() if default else pytest.mark.slow)
+    for name, rule, default in [
+        ("sk-field", "metropolis", True), ("sk-field", "heatbath", True),
+        ("hopfield-lowrank", "metropolis", True), ("hopfield-lowrank", "heatbath", False),
+        ("hopfield-dense", "metropolis", False), ("hopfield-dense", "heatbath", False),
+    ]
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rule,reference,name", _SAME_CHAIN_CASES)
 def test_same_chain_as_the_sequential_single_site_sampler(rule, reference, name):
     """Same keys -> same moves: the blocks only regroup the arithmetic of the fields."""
     model = _models(48)[name]

@@ -180,6 +180,7 @@ def test_kaufman_large_lattices_reach_onsager(L):
         assert_close(float(exact.kaufman_energy(L, beta)), float(exact.onsager_energy(beta)), 1e-12)
 
 
+@pytest.mark.slow  # suite time (20 s); Kaufman is checked against enumeration and the transfer matrix by default
 def test_kaufman_finite_size_scaling_at_tc():
     """At T_c, C(L) = A_0 ln L + B + O(1/L) with A_0 = (8/pi) beta_c^2 = 0.4945 (Ferdinand & Fisher 1969),
 

@@ -14,7 +14,7 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 # The suite's 15-minute budget on 2 cores holds a few notebooks; the others (their checks are also unit
 # tests) run with -m slow. Every notebook is executed at full size before it is committed.
-DEFAULT = {"committee_machine.ipynb", "hebbian_classifier.ipynb", "perceptron_learning.ipynb", "rbm_digits.ipynb"}
+DEFAULT = {"perceptron_learning.ipynb"}
 CASES = [pytest.param(p, id=p.name, marks=() if p.name in DEFAULT else pytest.mark.slow) for p in NOTEBOOKS]
 
 
