@@ -63,5 +63,6 @@ def real_scalar(
         below = v < high if high_open else v <= high
         if not (above and below):
             interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise ValueError(f"{name} must lie in {interval}, got {v}")
+            finite = " and be finite" if not math.isfinite(v) else ""  # NaN, or an infinity outside the interval
+            raise ValueError(f"{name} must lie in {interval}{finite}, got {v}")
     return arr

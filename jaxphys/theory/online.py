@@ -85,7 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validate import as_count
+from .._validate import as_count, real_scalar
 from ..models.base import is_concrete
 from ..status import Solution, Status, flag, ok
 from ._params import jit_broadcast
@@ -256,18 +256,8 @@ def _check_order_parameters(Q, R, T, *, batch: bool = False) -> tuple[Array, Arr
 
 
 def _check_scalar(value: Any, name: str, *, positive: bool) -> Array:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a float, got the bool {value!r}")
-    arr = jnp.asarray(value)
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
-        raise TypeError(f"{name} must be a real number, got dtype {arr.dtype}")
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar (jax.vmap over many values), got shape {arr.shape}")
-    if is_concrete(arr):
-        v = float(arr)
-        if not math.isfinite(v) or (v <= 0 if positive else v < 0):
-            raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'} and finite, got {value!r}")
-    return arr.astype(jnp.result_type(arr, float))
+    """A real scalar, ``> 0`` (``positive``) or ``>= 0``, finite when concrete; may be traced."""
+    return real_scalar(value, name, low=0.0, low_open=positive, high_open=True, dtype=jnp.result_type(float))
 
 
 def _invalid_scalar(value, positive):
