@@ -380,6 +380,7 @@ def test_closed_forms_bad_input():
     assert np.isnan(float(jax.jit(lambda b: exact.curie_weiss(10, b).m2)(-1.0)))
 
 
+@pytest.mark.slow  # suite time (17 s); every closed form is checked in float64 by default
 def test_closed_forms_jit_vmap_float32():
     """Without x64 every closed form runs under jit and vmap in float32 and matches float64 to float32 precision."""
     assert not jax.config.jax_enable_x64  # the float64 fixture did not leak

@@ -168,6 +168,7 @@ def _bin_probabilities(beta, edges):
     return np.diff(np.interp(edges, grid, cumulative)) / cumulative[-1]
 
 
+@pytest.mark.slow  # suite time (12 s); the Gaussian-moment tests check HMC exactly by default
 def test_hmc_double_well_histogram_matches_quadrature():
     """exp(-beta (x^4 - 2x^2)) at beta = 2 (barrier 2 kT): final positions of independent chains vs quadrature."""
     beta, num_chains = 2.0, 4000
